@@ -1,0 +1,20 @@
+// The API of email.postmaster.dev/v1alpha1: types, schemas and CRDs, from one source per kind.
+import { emailServerKind } from './emailserver.ts';
+import { customResourceDefinition, type KindDefinition } from './kind.ts';
+import { senderIdentityKind } from './senderidentity.ts';
+import { smtpTargetKind } from './smtptarget.ts';
+
+export * from './common.ts';
+export type { EmailServer, EmailServerSpec, EmailServerStatus, Provider, LabelSelector } from './emailserver.ts';
+export type { SenderIdentity, SenderIdentitySpec, SenderIdentityStatus } from './senderidentity.ts';
+export type { SmtpTarget, SmtpTargetSpec, SmtpTargetStatus, SmtpConnectionFacts } from './smtptarget.ts';
+
+export const kinds: readonly KindDefinition[] = [smtpTargetKind, emailServerKind, senderIdentityKind];
+
+/** File name under crds/ and its YAML body, for each kind. */
+export function crdFiles(render: (doc: unknown) => string): { file: string; content: string }[] {
+  return kinds.map((k) => ({
+    file: `${k.plural}.yaml`,
+    content: '# Generated from src/api by `npm run generate`: do not edit.\n' + render(customResourceDefinition(k)),
+  }));
+}
