@@ -1,0 +1,149 @@
+// Operator configuration from flags, then POSTMASTER_* environment variables,
+// validated at start so a typo stops the process with a clear message.
+import { hostname } from 'node:os';
+import { parseArgs } from 'node:util';
+import type { LevelWithSilent } from 'pino';
+import { parseDuration } from './kube/backoff.ts';
+
+export interface Config {
+  kubeconfig?: string;
+  namespaces: string[];
+  logLevel: LevelWithSilent;
+  healthPort: number;
+  httpPort: number;
+  smtpPort: number;
+  bindAddress: string;
+  workers: number;
+  resyncMs: number;
+  leaderElection: boolean;
+  leaderElectionNamespace: string;
+  leaderElectionId: string;
+  leaseDurationMs: number;
+  renewDeadlineMs: number;
+  retryPeriodMs: number;
+  identity: string;
+  connectionTests: boolean;
+  maxConcurrentTests: number;
+  apiBaseUrls: { SendGrid: { US?: string; EU?: string }; SparkPost: { US?: string; EU?: string } };
+  serviceName: string;
+  serviceNamespace: string;
+}
+
+const options = {
+  kubeconfig: { type: 'string', help: 'kubeconfig file; default: $KUBECONFIG, then in-cluster' },
+  namespaces: { type: 'string', help: 'comma-separated namespaces to watch; default: all' },
+  'log-level': { type: 'string', help: 'trace|debug|info|warn|error|silent (default info)' },
+  'health-port': { type: 'string', help: '/healthz, /readyz and /metrics port (default 8081)' },
+  'http-port': { type: 'string', help: 'send endpoint HTTP port (default 8080)' },
+  'smtp-port': { type: 'string', help: 'send endpoint SMTP port (default 2525)' },
+  'bind-address': { type: 'string', help: 'address the servers listen on (default 0.0.0.0)' },
+  workers: { type: 'string', help: 'reconciles in parallel (default 4)' },
+  resync: { type: 'string', help: 'full re-list period of the watches (default 10m)' },
+  'leader-election': { type: 'string', help: 'true|false (default true)' },
+  'leader-election-namespace': { type: 'string', help: 'namespace of the Lease (default $POD_NAMESPACE or default)' },
+  'leader-election-id': { type: 'string', help: 'name of the Lease (default postmaster-leader)' },
+  'lease-duration': { type: 'string', help: 'default 15s' },
+  'renew-deadline': { type: 'string', help: 'default 10s' },
+  'retry-period': { type: 'string', help: 'default 2s' },
+  identity: { type: 'string', help: 'this replica in the Lease (default $POD_NAME or hostname-pid)' },
+  'connection-tests': { type: 'string', help: 'true|false: run SMTP/API/mailbox tests (default true)' },
+  'max-concurrent-tests': { type: 'string', help: 'connection tests at once (default 4)' },
+  'sendgrid-api-url': { type: 'string', help: 'override the SendGrid US API base URL' },
+  'sendgrid-eu-api-url': { type: 'string', help: 'override the SendGrid EU API base URL' },
+  'sparkpost-api-url': { type: 'string', help: 'override the SparkPost US API origin' },
+  'sparkpost-eu-api-url': { type: 'string', help: 'override the SparkPost EU API origin' },
+  'service-name': { type: 'string', help: 'Service in front of the send endpoint (default postmaster)' },
+  'service-namespace': { type: 'string', help: 'its namespace (default $POD_NAMESPACE or postmaster-system)' },
+  help: { type: 'boolean', help: 'print this help' },
+} as const;
+
+export class ConfigError extends Error {}
+
+export function usage(): string {
+  const lines = Object.entries(options).map(([name, o]) => `  --${name.padEnd(28)} ${o.help}`);
+  return `postmaster: Kubernetes operator for outbound email\n\nFlags (or POSTMASTER_<FLAG_NAME> in the environment):\n${lines.join('\n')}\n`;
+}
+
+export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config | 'help' {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: Object.fromEntries(Object.entries(options).map(([k, o]) => [k, { type: o.type }])), strict: true });
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
+  if (parsed.values.help) return 'help';
+  const get = (name: keyof typeof options): string | undefined => {
+    const v = parsed.values[name];
+    if (typeof v === 'string') return v;
+    return env[`POSTMASTER_${name.toUpperCase().replace(/-/g, '_')}`];
+  };
+  const int = (name: keyof typeof options, fallback: number, min: number, max: number): number => {
+    const raw = get(name);
+    if (raw === undefined) return fallback;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min || n > max) throw new ConfigError(`--${name}: "${raw}" is not an integer from ${min} to ${max}`);
+    return n;
+  };
+  const bool = (name: keyof typeof options, fallback: boolean): boolean => {
+    const raw = get(name);
+    if (raw === undefined) return fallback;
+    if (raw === 'true' || raw === 'false') return raw === 'true';
+    throw new ConfigError(`--${name}: "${raw}" is not true or false`);
+  };
+  const dur = (name: keyof typeof options, fallback: string): number => {
+    const raw = get(name) ?? fallback;
+    try {
+      return parseDuration(raw);
+    } catch {
+      throw new ConfigError(`--${name}: "${raw}" is not a duration like 30s, 10m or 1h`);
+    }
+  };
+  const url = (name: keyof typeof options): string | undefined => {
+    const raw = get(name);
+    if (raw === undefined) return undefined;
+    try {
+      return new URL(raw).toString().replace(/\/$/, '');
+    } catch {
+      throw new ConfigError(`--${name}: "${raw}" is not a URL`);
+    }
+  };
+  const level = get('log-level') ?? 'info';
+  if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].includes(level)) {
+    throw new ConfigError(`--log-level: "${level}" is not one of trace, debug, info, warn, error, silent`);
+  }
+  const namespaces = (get('namespaces') ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  for (const ns of namespaces) {
+    if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(ns)) throw new ConfigError(`--namespaces: "${ns}" is not a namespace name`);
+  }
+  const config: Config = {
+    namespaces,
+    logLevel: level as LevelWithSilent,
+    healthPort: int('health-port', 8081, 0, 65535),
+    httpPort: int('http-port', 8080, 0, 65535),
+    smtpPort: int('smtp-port', 2525, 0, 65535),
+    bindAddress: get('bind-address') ?? '0.0.0.0',
+    workers: int('workers', 4, 1, 64),
+    resyncMs: dur('resync', '10m'),
+    leaderElection: bool('leader-election', true),
+    leaderElectionNamespace: get('leader-election-namespace') ?? env.POD_NAMESPACE ?? 'default',
+    leaderElectionId: get('leader-election-id') ?? 'postmaster-leader',
+    leaseDurationMs: dur('lease-duration', '15s'),
+    renewDeadlineMs: dur('renew-deadline', '10s'),
+    retryPeriodMs: dur('retry-period', '2s'),
+    identity: get('identity') ?? env.POD_NAME ?? `${hostname()}-${process.pid}`,
+    connectionTests: bool('connection-tests', true),
+    maxConcurrentTests: int('max-concurrent-tests', 4, 1, 256),
+    apiBaseUrls: {
+      SendGrid: { US: url('sendgrid-api-url'), EU: url('sendgrid-eu-api-url') },
+      SparkPost: { US: url('sparkpost-api-url'), EU: url('sparkpost-eu-api-url') },
+    },
+    serviceName: get('service-name') ?? 'postmaster',
+    serviceNamespace: get('service-namespace') ?? env.POD_NAMESPACE ?? 'postmaster-system',
+  };
+  const kubeconfig = get('kubeconfig') ?? env.KUBECONFIG;
+  if (kubeconfig) config.kubeconfig = kubeconfig;
+  if (config.renewDeadlineMs >= config.leaseDurationMs) {
+    throw new ConfigError('--renew-deadline must be shorter than --lease-duration');
+  }
+  return config;
+}

@@ -1,0 +1,236 @@
+// Wires informers, the work queue and the three reconcilers together:
+// events -> queue keys -> reconcile -> one status patch -> events and requeue.
+import type { Logger } from 'pino';
+import type { Condition, EmailServer, SenderIdentity, SmtpTarget } from '../api/index.ts';
+import type { EventRecorder } from '../kube/events.ts';
+import { errorText, Informer, type KubeObject } from '../kube/informer.ts';
+import type { KubeClient } from '../kube/rest.ts';
+import { ourResource, resources, type OurKind } from '../kube/resources.ts';
+import { patchStatus } from '../kube/status.ts';
+import type { Metrics } from '../metrics.ts';
+import { RECONCILING, STALLED } from './conditions.ts';
+import { Dependencies } from './dependencies.ts';
+import { reconcileEmailServer, type EmailServerOptions } from './emailserver.ts';
+import { WorkQueue, type ProcessResult, type QueueOptions } from './queue.ts';
+import { reconcileSenderIdentity, type IdentityExtras } from './senderidentity.ts';
+import { reconcileSmtpTarget, type ReconcileContext, type ReconcileOutput } from './smtptarget.ts';
+import { TestCache, type ConnectionTester } from './tester.ts';
+import { refKey, type Namespace, type Secret, type World } from './world.ts';
+
+export interface ControllerOptions {
+  namespaces: string[];
+  resyncMs: number;
+  watchTimeoutSeconds: number;
+  queue: QueueOptions;
+  emailServer: EmailServerOptions;
+}
+
+export interface ControllerHooks {
+  /** Extra status an identity carries (the send endpoint's address, generated credentials). */
+  identityExtras?: (identity: SenderIdentity) => Promise<IdentityExtras>;
+}
+
+type Ours = SmtpTarget | EmailServer | SenderIdentity;
+
+export class Controller implements World {
+  readonly smtpTargets: Informer<SmtpTarget & KubeObject>;
+  readonly emailServersInformer: Informer<EmailServer & KubeObject>;
+  readonly senderIdentities: Informer<SenderIdentity & KubeObject>;
+  readonly secrets: Informer<Secret>;
+  readonly namespaces: Informer<Namespace>;
+  private readonly deps = new Dependencies();
+  private readonly tests = new TestCache();
+  private queue: WorkQueue | undefined;
+  private readonly client: KubeClient;
+  private readonly opts: ControllerOptions;
+  private readonly tester: ConnectionTester;
+  private readonly recorder: EventRecorder;
+  private readonly metrics: Metrics;
+  private readonly log: Logger;
+  private readonly hooks: ControllerHooks;
+
+  constructor(deps: {
+    client: KubeClient;
+    options: ControllerOptions;
+    tester: ConnectionTester;
+    recorder: EventRecorder;
+    metrics: Metrics;
+    log: Logger;
+    hooks?: ControllerHooks;
+  }) {
+    this.client = deps.client;
+    this.opts = deps.options;
+    this.tester = deps.tester;
+    this.recorder = deps.recorder;
+    this.metrics = deps.metrics;
+    this.log = deps.log;
+    this.hooks = deps.hooks ?? {};
+    const informerOpts = {
+      namespaces: this.opts.namespaces,
+      resyncMs: this.opts.resyncMs,
+      watchTimeoutSeconds: this.opts.watchTimeoutSeconds,
+    };
+    this.smtpTargets = new Informer(this.client, resources.smtpTarget, informerOpts, this.log);
+    this.emailServersInformer = new Informer(this.client, resources.emailServer, informerOpts, this.log);
+    this.senderIdentities = new Informer(this.client, resources.senderIdentity, informerOpts, this.log);
+    this.secrets = new Informer(this.client, resources.secret, informerOpts, this.log);
+    // Namespace labels decide allowedNamespaces selectors; namespaces are cluster-scoped.
+    this.namespaces = new Informer(this.client, resources.namespace, { ...informerOpts, namespaces: [] }, this.log);
+    this.wireEvents();
+  }
+
+  // World: reads from the caches.
+  secret = (ns: string, name: string) => this.secrets.get(ns, name);
+  smtpTarget = (ns: string, name: string) => this.smtpTargets.get(ns, name);
+  emailServer = (ns: string, name: string) => this.emailServersInformer.get(ns, name);
+  emailServers = (ns: string) => this.emailServersInformer.list(ns);
+  namespace = (name: string) => this.namespaces.get('', name);
+
+  startInformers(): void {
+    for (const i of this.informers()) i.start();
+  }
+
+  hasSynced(): boolean {
+    return this.informers().every((i) => i.hasSynced());
+  }
+
+  /** Starts reconciling (when elected); the returned function stops it. */
+  startReconciling(): () => Promise<void> {
+    const queue = new WorkQueue(this.opts.queue);
+    this.queue = queue;
+    queue.start(
+      (key) => this.process(key),
+      (key, err) => this.log.error({ key, err: errorText(err) }, 'reconcile failed'),
+    );
+    for (const kind of ['SmtpTarget', 'EmailServer', 'SenderIdentity'] as const) {
+      for (const o of this.informerFor(kind).list()) queue.add(queueKey(kind, o));
+    }
+    const depth = setInterval(() => this.metrics.queueDepth.set(queue.depth), 1000);
+    depth.unref();
+    return async () => {
+      clearInterval(depth);
+      if (this.queue === queue) this.queue = undefined;
+      await queue.shutdown();
+    };
+  }
+
+  async stopInformers(): Promise<void> {
+    await Promise.all(this.informers().map((i) => i.stop()));
+  }
+
+  private informers(): Informer<KubeObject>[] {
+    return [this.smtpTargets, this.emailServersInformer, this.senderIdentities, this.secrets, this.namespaces] as Informer<KubeObject>[];
+  }
+
+  private informerFor(kind: OurKind): Informer<Ours & KubeObject> {
+    const map = { SmtpTarget: this.smtpTargets, EmailServer: this.emailServersInformer, SenderIdentity: this.senderIdentities };
+    return map[kind] as Informer<Ours & KubeObject>;
+  }
+
+  private enqueue(keys: Iterable<string>): void {
+    for (const k of keys) this.queue?.add(k);
+  }
+
+  private wireEvents(): void {
+    for (const kind of ['SmtpTarget', 'EmailServer', 'SenderIdentity'] as const) {
+      this.informerFor(kind).onChange((event, obj, old) => {
+        const ns = obj.metadata.namespace;
+        const key = queueKey(kind, obj);
+        if (event === 'delete') {
+          this.deps.delete(key);
+          this.tests.forget(`${key}/`);
+          this.queue?.forget(key);
+        } else if (event === 'add' || specOrMetaChanged(obj, old)) {
+          // Our own status writes come back as updates: they need no reconcile of the object itself.
+          this.queue?.add(key);
+        }
+        const ref = kind === 'SmtpTarget' ? refKey.smtpTarget(ns, obj.metadata.name) : refKey.emailServer(ns, obj.metadata.name);
+        if (kind !== 'SenderIdentity') this.enqueue(this.deps.dependents(ref));
+        if (kind === 'EmailServer') this.enqueue(this.deps.dependents(refKey.defaultServer(ns)));
+      });
+    }
+    this.secrets.onChange((event, secret, old) => {
+      if (event === 'update' && JSON.stringify(secret.data) === JSON.stringify(old?.data)) return;
+      this.enqueue(this.deps.dependents(refKey.secret(secret.metadata.namespace ?? '', secret.metadata.name)));
+    });
+    this.namespaces.onChange((event, ns, old) => {
+      if (event === 'update' && JSON.stringify(ns.metadata.labels) === JSON.stringify(old?.metadata.labels)) return;
+      this.enqueue(this.deps.dependents(refKey.namespace(ns.metadata.name)));
+    });
+  }
+
+  private async process(key: string): Promise<ProcessResult> {
+    const [kind, ns, name] = key.split('/') as [OurKind, string, string];
+    const obj = this.informerFor(kind).get(ns, name);
+    if (!obj) return {};
+    const started = performance.now();
+    const ctx: ReconcileContext = { world: this, tester: this.tester, tests: this.tests, now: new Date() };
+    let out: ReconcileOutput<Record<string, unknown>>;
+    try {
+      out = (await this.reconcile(kind, obj, ctx)) as ReconcileOutput<Record<string, unknown>>;
+    } catch (err) {
+      this.metrics.reconcileTotal.inc({ kind, result: 'error' });
+      throw err;
+    } finally {
+      this.metrics.reconcileDuration.observe({ kind }, (performance.now() - started) / 1000);
+    }
+    this.deps.set(key, out.refs);
+    const previous = obj.status as Record<string, unknown> | undefined;
+    const written = await patchStatus(this.client, ourResource[kind], ns, name, previous, out.status);
+    if (written) {
+      this.informerFor(kind).observe(written as unknown as Ours & KubeObject);
+      await this.recordTransitions(obj, (previous?.conditions ?? []) as Condition[], out.status.conditions as Condition[]);
+    }
+    this.metrics.reconcileTotal.inc({ kind, result: out.retry ? 'retry' : 'success' });
+    return out.retry ? { retry: true } : { requeueAfterMs: out.requeueAfterMs };
+  }
+
+  private reconcile(kind: OurKind, obj: Ours, ctx: ReconcileContext): Promise<ReconcileOutput<unknown>> {
+    switch (kind) {
+      case 'SmtpTarget':
+        return reconcileSmtpTarget(obj as SmtpTarget, ctx);
+      case 'EmailServer':
+        return reconcileEmailServer(obj as EmailServer, ctx, this.opts.emailServer);
+      case 'SenderIdentity': {
+        const identity = obj as SenderIdentity;
+        return (this.hooks.identityExtras?.(identity) ?? Promise.resolve({})).then((extras) =>
+          reconcileSenderIdentity(identity, ctx, this.opts.emailServer, extras),
+        );
+      }
+    }
+  }
+
+  /**
+   * An event per transition: every change of Ready (Normal when True, Warning
+   * when not), and a Warning for each specific condition that turns False.
+   */
+  private async recordTransitions(obj: Ours, before: Condition[], after: Condition[]): Promise<void> {
+    const ready = after.find((c) => c.type === 'Ready');
+    for (const c of after) {
+      if (c.type === RECONCILING || c.type === STALLED) continue;
+      const prev = before.find((p) => p.type === c.type);
+      if (prev && prev.status === c.status && prev.reason === c.reason) continue;
+      if (c.type !== 'Ready' && c.status !== 'False') continue;
+      // The Ready event already tells this one.
+      if (c.type !== 'Ready' && ready?.status === 'False' && ready.reason === c.reason) continue;
+      const type = c.status === 'True' ? 'Normal' : 'Warning';
+      const message = c.type === 'Ready' ? c.message : `${c.type}: ${c.message}`;
+      await this.recorder.record(obj as Ours & KubeObject, type, c.reason, message);
+    }
+  }
+}
+
+export function queueKey(kind: OurKind, o: { metadata: { namespace?: string; name: string } }): string {
+  return `${kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`;
+}
+
+function specOrMetaChanged(obj: KubeObject, old: KubeObject | undefined): boolean {
+  if (!old) return true;
+  return (
+    obj.metadata.generation !== old.metadata.generation ||
+    JSON.stringify(obj.metadata.annotations) !== JSON.stringify(old.metadata.annotations) ||
+    JSON.stringify(obj.metadata.labels) !== JSON.stringify(old.metadata.labels) ||
+    // Someone removed or rewrote our status: write it again.
+    JSON.stringify((obj as { status?: unknown }).status) === undefined
+  );
+}

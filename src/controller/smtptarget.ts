@@ -1,0 +1,71 @@
+// SmtpTarget: Secrets resolve, the connection test passes, Ready says so.
+import type { SmtpTarget, SmtpTargetStatus } from '../api/index.ts';
+import { parseDuration } from '../kube/backoff.ts';
+import { summarize, unknown, type Observation } from './conditions.ts';
+import { resolveSmtpTarget } from './endpoints.ts';
+import { observe, type ConnectionTester, type TestCache } from './tester.ts';
+import type { World } from './world.ts';
+
+export const CONNECTED = 'Connected';
+
+export interface ReconcileOutput<S> {
+  status: S;
+  requeueAfterMs: number;
+  /** A transient failure: retry with backoff rather than waiting the interval. */
+  retry: boolean;
+  /** What this reconcile read (Secrets, referenced objects). */
+  refs: string[];
+}
+
+export interface ReconcileContext {
+  world: World;
+  tester: ConnectionTester;
+  tests: TestCache;
+  now: Date;
+}
+
+export async function reconcileSmtpTarget(target: SmtpTarget, ctx: ReconcileContext): Promise<ReconcileOutput<SmtpTargetStatus>> {
+  const { metadata: meta, spec } = target;
+  const interval = parseDuration(spec.checkInterval ?? '10m');
+  const resolved = resolveSmtpTarget(ctx.world, target);
+  const observations: Observation[] = [resolved.secrets.observation];
+  let connection = target.status?.connection;
+  let tested = false;
+
+  if (resolved.endpoint) {
+    const endpoint = resolved.endpoint;
+    const { result } = await ctx.tests.run(
+      `SmtpTarget/${meta.namespace}/${meta.name}/connect`,
+      endpoint,
+      interval,
+      ctx.now.getTime(),
+      () => ctx.tester.smtp(endpoint),
+    );
+    observations.push(observe(CONNECTED, result, `${spec.host}:${spec.port}`));
+    tested = result !== undefined;
+    if (result?.ok && result.facts) connection = result.facts;
+  } else {
+    observations.push(unknown(CONNECTED, 'SecretsNotResolved', 'Not tested until the referenced Secrets resolve.', 'info'));
+  }
+
+  const tlsNote = spec.tls?.insecureSkipVerify ? ' WARNING: tls.insecureSkipVerify is set; the certificate is not verified.' : '';
+  const status: SmtpTargetStatus = {
+    observedGeneration: meta.generation ?? 0,
+    conditions: summarize(
+      target.status?.conditions ?? [],
+      observations,
+      tested
+        ? `SMTP server ${spec.host}:${spec.port} (${spec.security ?? 'STARTTLS'}) accepted the connection test.${tlsNote}`
+        : `Configuration and Secrets are valid; the connection was not tested.${tlsNote}`,
+      meta.generation ?? 0,
+      ctx.now,
+    ),
+  };
+  if (connection) status.connection = connection;
+  return {
+    status,
+    requeueAfterMs: interval,
+    retry: observations.some((o) => o.severity === 'transient'),
+    refs: resolved.secrets.refs,
+  };
+}

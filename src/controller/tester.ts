@@ -1,0 +1,85 @@
+// What the reconcilers ask of the outside world. The real implementation
+// lives in src/providers; `noTester` stands in where none is configured.
+import { createHash } from 'node:crypto';
+import type {
+  ApiAccount,
+  CheckResult,
+  MailboxEndpoint,
+  MailboxFacts,
+  ProviderFacts,
+  SmtpEndpoint,
+  SmtpFacts,
+} from '../providers/types.ts';
+import { failed, ok, unknown, type Observation } from './conditions.ts';
+
+export type ApiProvider = 'SendGrid' | 'SparkPost';
+
+export type SenderRoute =
+  | { provider: 'SMTP'; endpoint: SmtpEndpoint }
+  | { provider: ApiProvider; account: ApiAccount; describeKey: string };
+
+/** `undefined` means no test ran (no tester configured). */
+export interface ConnectionTester {
+  smtp(endpoint: SmtpEndpoint): Promise<CheckResult<SmtpFacts> | undefined>;
+  provider(provider: ApiProvider, account: ApiAccount, describeKey: string): Promise<CheckResult<ProviderFacts> | undefined>;
+  mailbox(endpoint: MailboxEndpoint): Promise<CheckResult<MailboxFacts> | undefined>;
+  verifySender(route: SenderRoute, address: string): Promise<CheckResult | undefined>;
+}
+
+export const noTester: ConnectionTester = {
+  smtp: async () => undefined,
+  provider: async () => undefined,
+  mailbox: async () => undefined,
+  verifySender: async () => undefined,
+};
+
+export const NO_TEST_RUN = 'NoTestRun';
+
+/** Maps a check result onto a condition observation. */
+export function observe<F>(type: string, result: CheckResult<F> | undefined, what: string): Observation {
+  if (!result) return unknown(type, NO_TEST_RUN, `No test of ${what} has run: connection testing is not enabled.`);
+  if (result.ok) return ok(type, result.reason, result.message);
+  return failed(type, result.reason, result.message, result.transient ? 'transient' : 'terminal');
+}
+
+/**
+ * Remembers the last result of each test with a hash of its inputs (Secret
+ * values included, so only the hash is kept), so a reconcile re-tests only
+ * when the inputs changed or the interval passed.
+ */
+export class TestCache {
+  private readonly entries = new Map<string, { hash: string; at: number; result: unknown }>();
+
+  async run<R>(
+    key: string,
+    inputs: unknown,
+    intervalMs: number,
+    now: number,
+    test: () => Promise<R>,
+  ): Promise<{ result: R; at: number; fresh: boolean }> {
+    const hash = createHash('sha256').update(JSON.stringify(inputs)).digest('hex');
+    const cached = this.entries.get(key);
+    const failedTransiently = isTransientFailure(cached?.result);
+    if (cached && cached.hash === hash && now - cached.at < intervalMs && !failedTransiently) {
+      return { result: cached.result as R, at: cached.at, fresh: false };
+    }
+    const result = await test();
+    this.entries.set(key, { hash, at: now, result });
+    return { result, at: now, fresh: true };
+  }
+
+  /** When the cached result of `key` falls due. */
+  dueIn(key: string, intervalMs: number, now: number): number {
+    const cached = this.entries.get(key);
+    return cached ? Math.max(0, cached.at + intervalMs - now) : 0;
+  }
+
+  forget(prefix: string): void {
+    for (const key of this.entries.keys()) if (key.startsWith(prefix)) this.entries.delete(key);
+  }
+}
+
+function isTransientFailure(result: unknown): boolean {
+  const r = result as CheckResult | undefined;
+  return !!r && r.ok === false && r.transient === true;
+}

@@ -1,0 +1,159 @@
+// The contract between the controller / send endpoint and the outside world:
+// connection checks that report what they found, and transports that deliver.
+// Secret values enter here as plain strings and must never leave in a result,
+// a message, an error or a log line.
+
+/** Outcome of one check (connection test, key check, sender verification). */
+export interface CheckResult<F = undefined> {
+  ok: boolean;
+  /** CamelCase reason constant, e.g. Connected, AuthenticationFailed, Timeout. */
+  reason: string;
+  /** One sentence a person can act on. Names hosts, ports, keys; never a secret value. */
+  message: string;
+  /**
+   * True when retrying later can help without anyone changing anything
+   * (timeouts, refused connections, 5xx, 429). False when only a change of
+   * the spec or a Secret can help (bad password, bad certificate, missing IP pool).
+   */
+  transient: boolean;
+  /** Facts recorded on success (and where known on failure). */
+  facts?: F;
+}
+
+export type SecurityMode = 'TLS' | 'STARTTLS' | 'None';
+
+export interface TlsOptions {
+  /** PEM CA bundle to trust instead of the system roots. */
+  ca?: string;
+  serverName?: string;
+  minVersion?: 'TLSv1.2' | 'TLSv1.3';
+  insecureSkipVerify?: boolean;
+}
+
+export interface Login {
+  username: string;
+  password: string;
+}
+
+/** Everything needed to open an SMTP connection, with Secrets already resolved. */
+export interface SmtpEndpoint {
+  host: string;
+  port: number;
+  security: SecurityMode;
+  auth?: Login;
+  tls?: TlsOptions;
+  pool?: { maxConnections: number; maxMessagesPerConnection: number };
+}
+
+export interface SmtpFacts {
+  checkedAt: string;
+  latencyMs: number;
+  greeting?: string;
+  tlsVersion?: string;
+  tlsCipher?: string;
+  certificateSubject?: string;
+  certificateIssuer?: string;
+  certificateNotAfter?: string;
+  extensions?: string[];
+  authMechanisms?: string[];
+}
+
+export type Region = 'US' | 'EU';
+
+/** A provider API account, with the key already resolved. */
+export interface ApiAccount {
+  apiKey: string;
+  region: Region;
+  ipPool?: string;
+  /** Base URL override (tests, proxies). Absent: the region's public URL. */
+  baseUrl?: string;
+}
+
+export interface ProviderFacts {
+  checkedAt: string;
+  latencyMs: number;
+  endpoint: string;
+  account?: string;
+  scopes?: string[];
+  ipPool?: string;
+}
+
+export interface MailboxEndpoint {
+  protocol: 'IMAP' | 'POP3';
+  host: string;
+  port: number;
+  security: SecurityMode;
+  auth: Login;
+  tls?: TlsOptions;
+  mailbox?: string;
+}
+
+export interface MailboxFacts {
+  checkedAt: string;
+  latencyMs: number;
+  greeting?: string;
+  capabilities?: string[];
+}
+
+export interface CheckOptions {
+  /** Per-step timeout (connect, greeting, TLS, each command). Default 10s. */
+  stepTimeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+/** A message ready to go upstream: addresses already validated, From already the identity's. */
+export interface OutboundMessage {
+  from: { name?: string; address: string };
+  replyTo?: string;
+  to: string[];
+  cc?: string[];
+  bcc?: string[];
+  subject: string;
+  text?: string;
+  html?: string;
+  headers?: Record<string, string>;
+  attachments?: { filename: string; contentType: string; content: Buffer }[];
+}
+
+export interface SendResult {
+  /** The id the upstream gave the message (SMTP queue id, X-Message-Id, transmission id). */
+  messageId: string;
+  /** What the upstream said, e.g. "250 2.0.0 Ok: queued as ABC". */
+  response?: string;
+}
+
+/**
+ * Why a send failed. `permanent` means the upstream refused this message and a
+ * retry (or a fallback) would be refused too (4xx from an API, 5xx from SMTP);
+ * otherwise the failure is temporary (network, timeout, 5xx from an API, 429,
+ * SMTP 4xx) and a fallback or a later retry may succeed.
+ */
+export class SendError extends Error {
+  readonly reason: string;
+  readonly permanent: boolean;
+  /** Seconds the upstream asked us to wait, if it said. */
+  readonly retryAfterSeconds?: number;
+  /** Upstream status: HTTP status or SMTP reply code. */
+  readonly upstreamStatus?: number;
+
+  constructor(
+    message: string,
+    opts: { reason: string; permanent: boolean; retryAfterSeconds?: number; upstreamStatus?: number; cause?: unknown },
+  ) {
+    super(message, { cause: opts.cause });
+    this.name = 'SendError';
+    this.reason = opts.reason;
+    this.permanent = opts.permanent;
+    if (opts.retryAfterSeconds !== undefined) this.retryAfterSeconds = opts.retryAfterSeconds;
+    if (opts.upstreamStatus !== undefined) this.upstreamStatus = opts.upstreamStatus;
+  }
+}
+
+/** One way out: an SMTP pool, the SendGrid API or the SparkPost API. */
+export interface Transport {
+  readonly kind: 'SMTP' | 'SendGrid' | 'SparkPost';
+  /** Resolves once the upstream accepted the message; rejects with SendError otherwise. */
+  send(message: OutboundMessage, signal?: AbortSignal): Promise<SendResult>;
+  /** Closes pooled connections. */
+  close(): Promise<void>;
+}
