@@ -85,6 +85,7 @@ export class Controller implements World {
   emailServer = (ns: string, name: string) => this.emailServersInformer.get(ns, name);
   emailServers = (ns: string) => this.emailServersInformer.list(ns);
   namespace = (name: string) => this.namespaces.get('', name);
+  senderIdentity = (ns: string, name: string) => this.senderIdentities.get(ns, name);
 
   startInformers(): void {
     for (const i of this.informers()) i.start();

@@ -122,7 +122,11 @@ export interface IdentityExtras {
   /** Filled in by the send endpoint's wiring: how workloads reach it. */
   endpoint?: SenderIdentityStatus['endpoint'];
   smtpCredentialsSecret?: string;
+  /** Why the generated SMTP credentials Secret could not be written. */
+  credentialsProblem?: string;
 }
+
+export const CREDENTIALS_READY = 'CredentialsReady';
 
 export async function reconcileSenderIdentity(
   identity: SenderIdentity,
@@ -183,6 +187,18 @@ export async function reconcileSenderIdentity(
     }
   } else {
     observations.push(unknown(VERIFIED, 'ServerNotResolved', 'Not verified until the EmailServer resolves.'));
+  }
+
+  if (spec.smtpCredentials) {
+    const secretName = spec.smtpCredentials.secretName;
+    refs.push(refKey.secret(ns, secretName));
+    observations.push(
+      extras.credentialsProblem
+        ? failed(CREDENTIALS_READY, 'CredentialsSecretConflict', extras.credentialsProblem)
+        : extras.smtpCredentialsSecret
+          ? ok(CREDENTIALS_READY, 'CredentialsWritten', `SMTP credentials are in Secret "${ns}/${secretName}".`)
+          : unknown(CREDENTIALS_READY, 'EndpointNotEnabled', 'The send endpoint is not enabled; no credentials were written.'),
+    );
   }
 
   const verified = observations.find((o) => o.type === VERIFIED)?.status === 'True';

@@ -1,0 +1,72 @@
+// The contract shared by the two doors (HTTP, SMTP) and the delivery pipeline.
+import type { EmailServer, SenderIdentity } from '../api/index.ts';
+import type { OutboundMessage, SendResult } from '../providers/types.ts';
+import type { SenderRoute } from '../controller/tester.ts';
+
+/** Who is calling, as the API server told us (TokenReview) or as a generated SMTP login proved. */
+export interface Caller {
+  /** system:serviceaccount:<ns>:<name>, or smtp-credentials:<ns>/<identity>. */
+  username: string;
+  /** The caller's namespace: identities are looked up here. */
+  namespace: string;
+  uid?: string;
+  groups: string[];
+  /** Set when the caller logged in with an identity's generated SMTP credentials: only that identity. */
+  boundIdentity?: string;
+}
+
+/** Everything the doors need to know about an identity, from the controller's caches. */
+export interface ResolvedIdentity {
+  identity: SenderIdentity;
+  server?: EmailServer;
+  /** Ready as the controller last observed; when false, `reason`/`message` say why. */
+  ready: boolean;
+  reason?: string;
+  message?: string;
+  /** Where mail leaves (Secrets resolved); absent when it cannot be resolved now. */
+  primary?: SenderRoute;
+  /** The server's fallback SmtpTarget, for API providers. */
+  fallback?: SenderRoute;
+}
+
+export interface Directory {
+  /** undefined: no such SenderIdentity in that namespace. */
+  resolve(namespace: string, name: string): ResolvedIdentity | undefined;
+  /** The identity whose generated SMTP credentials match, if any (constant-time compare inside). */
+  smtpLogin(username: string, password: string): { namespace: string; identity: string } | undefined;
+}
+
+/** A message as a door received it: From/Sender are set by the pipeline, never by the caller. */
+export type SubmittedMessage = Omit<OutboundMessage, 'from' | 'replyTo'> & { replyTo?: string };
+
+export interface SendRequest {
+  caller: Caller;
+  /** The identity name, in the caller's namespace. */
+  sender: string;
+  message: SubmittedMessage;
+  idempotencyKey?: string;
+  door: 'http' | 'smtp';
+}
+
+export interface SendOutcome extends SendResult {
+  /** postmaster's own id of this delivery (in its logs); the same on an idempotent replay. */
+  id?: string;
+  server: { namespace: string; name: string };
+  provider: 'SMTP' | 'SendGrid' | 'SparkPost';
+  route: 'primary' | 'fallback';
+}
+
+/**
+ * The delivery pipeline both doors call. Every failure is an EndpointError
+ * from src/endpoint/errors.ts (status code, SMTP reply code, Retry-After).
+ */
+export interface Pipeline {
+  /** TokenReview for audience "postmaster". Throws 401 errors. */
+  authenticateToken(token: string): Promise<Caller>;
+  /** Resolves the identity, checks who may send as it (SubjectAccessReview for verb send,
+   * cached briefly; or the bound identity of SMTP credentials), rate limits, sends with
+   * fallback, honours the idempotency key. Resolves only after the upstream accepted. */
+  send(request: SendRequest): Promise<SendOutcome>;
+  /** Messages in flight right now (for drain). */
+  readonly inFlight: number;
+}

@@ -1,0 +1,166 @@
+// The SMTP way out: a pooled nodemailer transport behind the Transport contract.
+// send() resolves only on the server's 250 after DATA; every failure becomes a
+// SendError that says whether a retry or a fallback can help.
+import nodemailer from 'nodemailer';
+import type { Mail, NodemailerError, SendMailOptions } from 'nodemailer';
+import SMTPPool from 'nodemailer/lib/smtp-pool';
+import type { SMTPPoolOptions, SMTPPoolSentMessageInfo } from 'nodemailer/lib/smtp-pool';
+import { SendError } from '../types.ts';
+import { passwordForms } from './check.ts';
+import type { OutboundMessage, SendResult, SmtpEndpoint, Transport } from '../types.ts';
+
+export const SmtpSendReason = {
+  UpstreamRejected: 'UpstreamRejected',
+  UpstreamTemporaryFailure: 'UpstreamTemporaryFailure',
+  UpstreamUnavailable: 'UpstreamUnavailable',
+  UpstreamAuthFailed: 'UpstreamAuthFailed',
+  UpstreamTLSFailed: 'UpstreamTLSFailed',
+  MessageRefused: 'MessageRefused',
+  Aborted: 'Aborted',
+  TransportClosed: 'TransportClosed',
+} as const;
+
+export interface SmtpTransportTimeouts {
+  /** TCP connect (and DNS), default 15s. */
+  connectionTimeoutMs?: number;
+  /** Greeting after connect, default 15s. */
+  greetingTimeoutMs?: number;
+  /** Silence on an open connection (also an idle pooled one), default 60s. */
+  socketTimeoutMs?: number;
+}
+
+/** nodemailer pool options for an endpoint: the one place security modes map to nodemailer's flags. */
+export function smtpTransportOptions(endpoint: SmtpEndpoint, timeouts: SmtpTransportTimeouts = {}): SMTPPoolOptions & { pool: true } {
+  const t = endpoint.tls ?? {};
+  return {
+    pool: true,
+    host: endpoint.host,
+    port: endpoint.port,
+    secure: endpoint.security === 'TLS',
+    // STARTTLS is required, never a silent fall back to plain text; None never upgrades.
+    requireTLS: endpoint.security === 'STARTTLS',
+    ignoreTLS: endpoint.security === 'None',
+    ...(endpoint.auth ? { auth: { user: endpoint.auth.username, pass: endpoint.auth.password } } : {}),
+    ...(t.serverName ? { servername: t.serverName } : {}),
+    tls: {
+      rejectUnauthorized: !t.insecureSkipVerify,
+      ...(t.ca ? { ca: t.ca } : {}),
+      ...(t.serverName ? { servername: t.serverName } : {}),
+      ...(t.minVersion ? { minVersion: t.minVersion } : {}),
+    },
+    maxConnections: endpoint.pool?.maxConnections ?? 5,
+    maxMessages: endpoint.pool?.maxMessagesPerConnection ?? 100,
+    // One retry on a fresh connection covers a pooled connection the server dropped
+    // while idle; more would only delay the caller's answer.
+    maxRequeues: 1,
+    connectionTimeout: timeouts.connectionTimeoutMs ?? 15_000,
+    greetingTimeout: timeouts.greetingTimeoutMs ?? 15_000,
+    socketTimeout: timeouts.socketTimeoutMs ?? 60_000,
+    dnsTimeout: timeouts.connectionTimeoutMs ?? 15_000,
+    // Message parts are buffers from the caller: never let one name a file or URL to read.
+    disableFileAccess: true,
+    disableUrlAccess: true,
+    logger: false,
+  };
+}
+
+export class SmtpTransport implements Transport {
+  readonly kind = 'SMTP' as const;
+  readonly #pool: SMTPPool;
+  readonly #mailer: Mail<SMTPPoolSentMessageInfo, SMTPPoolOptions>;
+  readonly #target: string;
+  readonly #secrets: string[];
+  #closing: Promise<void> | undefined;
+
+  constructor(endpoint: SmtpEndpoint, timeouts: SmtpTransportTimeouts = {}) {
+    this.#pool = new SMTPPool(smtpTransportOptions(endpoint, timeouts));
+    this.#mailer = nodemailer.createTransport(this.#pool);
+    this.#target = `${endpoint.host}:${endpoint.port}`;
+    this.#secrets = passwordForms(endpoint);
+  }
+
+  async send(message: OutboundMessage, signal?: AbortSignal): Promise<SendResult> {
+    if (this.#closing) {
+      throw new SendError(`The SMTP transport to ${this.#target} is closed.`, { reason: SmtpSendReason.TransportClosed, permanent: false });
+    }
+    try {
+      const info = await this.#mailer.sendMail(mailOptions(message, signal));
+      return { messageId: queueId(info.response) ?? info.messageId, response: info.response };
+    } catch (err) {
+      throw this.#sendError(err);
+    }
+  }
+
+  /** Stops taking messages, lets queued and in-flight ones finish, then closes the pool. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      while (this.#pool.pendingCount() > 0) await new Promise((resolve) => setTimeout(resolve, 20));
+      this.#mailer.close();
+    })();
+    return this.#closing;
+  }
+
+  #sendError(err: unknown): SendError {
+    const e = (err ?? {}) as NodemailerError;
+    const response = e.response ? this.#redact(e.response) : undefined;
+    const status = e.responseCode;
+    const at = e.command && e.command !== 'API' && e.command !== 'CONN' ? ` at ${e.command}` : '';
+    const opts = (reason: string, permanent: boolean) => ({ reason, permanent, cause: err, ...(status ? { upstreamStatus: status } : {}) });
+    if (e.code === 'EABORT' || e.name === 'AbortError') {
+      return new SendError(`Sending through ${this.#target} was cancelled.`, opts(SmtpSendReason.Aborted, false));
+    }
+    if (e.code === 'EAUTH' || e.code === 'ENOAUTH') {
+      // Not permanent: the message is fine, and a fallback with other credentials may take it.
+      const said = response ? ` ("${response}")` : '';
+      return new SendError(`${this.#target} refused the login${said}: check the SmtpTarget's credentials.`, opts(SmtpSendReason.UpstreamAuthFailed, false));
+    }
+    const detail = [e.code, e.originalCode].filter(Boolean).join('/') || this.#redact(String(e.message));
+    const tlsError = !status && /CERT|SSL|TLS/i.test(`${e.originalCode ?? ''} ${e.message ?? ''}`);
+    if (e.code === 'ETLS' || e.command === 'STARTTLS' || tlsError) {
+      // The connection, not the message, is at fault (certificate, no STARTTLS): never permanent.
+      const said = response ? `: "${response}"` : ` (${detail})`;
+      return new SendError(`No secure connection to ${this.#target}${said}; check the SmtpTarget's security and tls settings.`, opts(SmtpSendReason.UpstreamTLSFailed, false));
+    }
+    if (status && status >= 500 && status !== 503) {
+      return new SendError(`${this.#target} rejected the message${at}: "${response}".`, opts(SmtpSendReason.UpstreamRejected, true));
+    }
+    if (status && status >= 400) {
+      return new SendError(`${this.#target} deferred the message${at}: "${response}"; try again later.`, opts(SmtpSendReason.UpstreamTemporaryFailure, false));
+    }
+    if (e.code === 'EMESSAGE' || e.code === 'EENVELOPE') {
+      // Refused before the server saw it (too large for the advertised SIZE, no recipients).
+      return new SendError(`The message cannot go to ${this.#target}: ${this.#redact(e.message)}.`, opts(SmtpSendReason.MessageRefused, true));
+    }
+    return new SendError(`Could not deliver through ${this.#target} (${detail}); a retry may succeed.`, opts(SmtpSendReason.UpstreamUnavailable, false));
+  }
+
+  #redact(text: string): string {
+    return this.#secrets.reduce((t, s) => t.split(s).join('[redacted]'), text);
+  }
+}
+
+function mailOptions(message: OutboundMessage, signal: AbortSignal | undefined): SendMailOptions {
+  const { from } = message;
+  return {
+    from: from.name ? { name: from.name, address: from.address } : from.address,
+    ...(message.replyTo ? { replyTo: message.replyTo } : {}),
+    to: message.to,
+    ...(message.cc?.length ? { cc: message.cc } : {}),
+    subject: message.subject,
+    ...(message.text !== undefined ? { text: message.text } : {}),
+    ...(message.html !== undefined ? { html: message.html } : {}),
+    ...(message.headers ? { headers: message.headers } : {}),
+    ...(message.attachments?.length
+      ? { attachments: message.attachments.map((a) => ({ filename: a.filename, contentType: a.contentType, content: a.content })) }
+      : {}),
+    // Explicit envelope: the identity's address as sender; bcc only here, never in a header.
+    envelope: { from: from.address, to: [...message.to, ...(message.cc ?? []), ...(message.bcc ?? [])] },
+    ...(signal ? { signal } : {}),
+  };
+}
+
+/** The queue id the server named in its 250 ("queued as 4Xyz", Exim's "id=1abc-..."), if it did. */
+function queueId(response: string | undefined): string | undefined {
+  const m = /queued as ([A-Za-z0-9._-]+)/i.exec(response ?? '') ?? /\bid=([A-Za-z0-9._-]+)/.exec(response ?? '');
+  return m?.[1];
+}

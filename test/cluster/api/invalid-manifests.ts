@@ -1,0 +1,146 @@
+// Manifests the API server must refuse, each with the field its error must name.
+export interface InvalidCase {
+  name: string;
+  kind: 'SmtpTarget' | 'EmailServer' | 'SenderIdentity';
+  spec?: Record<string, unknown>;
+  /** The field path the API server's message must contain. */
+  field: string;
+}
+
+const target = { host: 'smtp.example.com', port: 587, security: 'STARTTLS' };
+const sendgrid = { apiKeySecretRef: { name: 'sg' } };
+
+export const invalidCases: InvalidCase[] = [
+  // SmtpTarget
+  { name: 'port zero', kind: 'SmtpTarget', spec: { ...target, port: 0 }, field: 'spec.port' },
+  { name: 'port above 65535', kind: 'SmtpTarget', spec: { ...target, port: 70000 }, field: 'spec.port' },
+  { name: 'port as text', kind: 'SmtpTarget', spec: { ...target, port: 'submission' }, field: 'spec.port' },
+  { name: 'unknown security mode', kind: 'SmtpTarget', spec: { ...target, security: 'SSL' }, field: 'spec.security' },
+  { name: 'missing host', kind: 'SmtpTarget', spec: { port: 25 }, field: 'spec.host' },
+  { name: 'missing port', kind: 'SmtpTarget', spec: { host: 'relay' }, field: 'spec.port' },
+  { name: 'host with a space', kind: 'SmtpTarget', spec: { ...target, host: 'smtp example.com' }, field: 'spec.host' },
+  { name: 'unknown field', kind: 'SmtpTarget', spec: { ...target, hostname: 'x' }, field: 'spec.hostname' },
+  {
+    name: 'credentials without secretRef',
+    kind: 'SmtpTarget',
+    spec: { ...target, credentials: { usernameKey: 'user' } },
+    field: 'spec.credentials.secretRef',
+  },
+  {
+    name: 'secret key with a slash',
+    kind: 'SmtpTarget',
+    spec: { ...target, credentials: { secretRef: { name: 'login' }, passwordKey: 'pass/word' } },
+    field: 'spec.credentials.passwordKey',
+  },
+  {
+    name: 'tls settings on a plain connection',
+    kind: 'SmtpTarget',
+    spec: { ...target, port: 25, security: 'None', tls: { insecureSkipVerify: true } },
+    field: 'spec.tls',
+  },
+  {
+    name: 'TLS 1.0 as minimum',
+    kind: 'SmtpTarget',
+    spec: { ...target, tls: { minVersion: 'TLSv1.0' } },
+    field: 'spec.tls.minVersion',
+  },
+  { name: 'checkInterval in words', kind: 'SmtpTarget', spec: { ...target, checkInterval: '10 minutes' }, field: 'spec.checkInterval' },
+  { name: 'checkInterval too short', kind: 'SmtpTarget', spec: { ...target, checkInterval: '5s' }, field: 'spec.checkInterval' },
+  { name: 'pool of zero connections', kind: 'SmtpTarget', spec: { ...target, pool: { maxConnections: 0 } }, field: 'spec.pool.maxConnections' },
+  { name: 'no spec at all', kind: 'SmtpTarget', field: 'spec' },
+
+  // EmailServer
+  { name: 'missing provider', kind: 'EmailServer', spec: { senderEmail: 'a@example.com' }, field: 'spec.provider' },
+  { name: 'unknown provider', kind: 'EmailServer', spec: { provider: 'Mailgun' }, field: 'spec.provider' },
+  { name: 'SMTP without its target', kind: 'EmailServer', spec: { provider: 'SMTP' }, field: 'spec.smtp' },
+  { name: 'SendGrid without its API key ref', kind: 'EmailServer', spec: { provider: 'SendGrid' }, field: 'spec.sendgrid' },
+  { name: 'SparkPost without its API key ref', kind: 'EmailServer', spec: { provider: 'SparkPost' }, field: 'spec.sparkpost' },
+  {
+    name: 'fallback on an SMTP provider',
+    kind: 'EmailServer',
+    spec: { provider: 'SMTP', smtp: { targetRef: { name: 'relay' } }, fallback: { smtpTargetRef: { name: 'other' } } },
+    field: 'spec.fallback',
+  },
+  {
+    name: 'SendGrid block on an SMTP provider',
+    kind: 'EmailServer',
+    spec: { provider: 'SMTP', smtp: { targetRef: { name: 'relay' } }, sendgrid },
+    field: 'spec.sendgrid',
+  },
+  {
+    name: 'SendGrid in an unknown region',
+    kind: 'EmailServer',
+    spec: { provider: 'SendGrid', sendgrid: { ...sendgrid, region: 'APAC' } },
+    field: 'spec.sendgrid.region',
+  },
+  {
+    name: 'Secret name with capitals',
+    kind: 'EmailServer',
+    spec: { provider: 'SendGrid', sendgrid: { apiKeySecretRef: { name: 'SendGrid_Key' } } },
+    field: 'spec.sendgrid.apiKeySecretRef.name',
+  },
+  {
+    name: 'malformed senderEmail',
+    kind: 'EmailServer',
+    spec: { provider: 'SendGrid', sendgrid, senderEmail: 'not-an-address' },
+    field: 'spec.senderEmail',
+  },
+  {
+    name: 'Selector without a selector',
+    kind: 'EmailServer',
+    spec: { provider: 'SendGrid', sendgrid, allowedNamespaces: { from: 'Selector' } },
+    field: 'spec.allowedNamespaces.selector',
+  },
+  {
+    name: 'unknown allowedNamespaces.from',
+    kind: 'EmailServer',
+    spec: { provider: 'SendGrid', sendgrid, allowedNamespaces: { from: 'Friends' } },
+    field: 'spec.allowedNamespaces.from',
+  },
+  {
+    name: 'incoming over SMTP',
+    kind: 'EmailServer',
+    spec: {
+      provider: 'SendGrid',
+      sendgrid,
+      incoming: { protocol: 'SMTP', host: 'mail', port: 993, credentials: { secretRef: { name: 'box' } } },
+    },
+    field: 'spec.incoming.protocol',
+  },
+  {
+    name: 'incoming without credentials',
+    kind: 'EmailServer',
+    spec: { provider: 'SendGrid', sendgrid, incoming: { protocol: 'IMAP', host: 'mail', port: 993 } },
+    field: 'spec.incoming.credentials',
+  },
+  {
+    name: 'rate limit of zero',
+    kind: 'EmailServer',
+    spec: { provider: 'SendGrid', sendgrid, rateLimit: { messagesPerMinute: 0 } },
+    field: 'spec.rateLimit.messagesPerMinute',
+  },
+
+  // SenderIdentity
+  { name: 'missing email', kind: 'SenderIdentity', spec: { displayName: 'Alerts' }, field: 'spec.email' },
+  { name: 'email without domain', kind: 'SenderIdentity', spec: { email: 'alerts@' }, field: 'spec.email' },
+  {
+    name: 'email with a display name in it',
+    kind: 'SenderIdentity',
+    spec: { email: 'Alerts <alerts@example.com>' },
+    field: 'spec.email',
+  },
+  {
+    name: 'display name with CR/LF (header injection)',
+    kind: 'SenderIdentity',
+    spec: { email: 'alerts@example.com', displayName: 'Alerts\r\nBcc: victim@example.org' },
+    field: 'spec.displayName',
+  },
+  { name: 'malformed replyTo', kind: 'SenderIdentity', spec: { email: 'a@example.com', replyTo: 'oncall' }, field: 'spec.replyTo' },
+  {
+    name: 'serverRef without name',
+    kind: 'SenderIdentity',
+    spec: { email: 'a@example.com', serverRef: { namespace: 'platform' } },
+    field: 'spec.serverRef.name',
+  },
+  { name: 'unknown field from', kind: 'SenderIdentity', spec: { email: 'a@example.com', from: 'x' }, field: 'spec.from' },
+];

@@ -1,0 +1,145 @@
+// The examples, reconciled by the operator running as users run it.
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createNamespace, kubeconfig, kubectl, kubectlOk } from '../../support/kubectl.ts';
+import { startOperator, type Operator } from '../../support/operator.ts';
+import { eventually, getCondition, getObject, type ConditionView } from '../../support/wait.ts';
+
+const examples = join(import.meta.dirname, '..', '..', '..', 'examples');
+
+let ns: string;
+let platformNs: string;
+let teamNs: string;
+let op: Operator;
+
+/** The cross-namespace example names fixed namespaces; give this run its own. */
+function exampleText(file: string): string {
+  return readFileSync(join(examples, file), 'utf8')
+    .replaceAll('platform-mail', platformNs)
+    .replaceAll('team-checkout', teamNs);
+}
+
+beforeAll(async () => {
+  ns = await createNamespace('ctl-examples');
+  platformNs = `${ns}-platform`;
+  teamNs = `${ns}-team`;
+  // Connection tests are off here: the examples name real providers this sandbox cannot reach.
+  op = await startOperator({
+    kubeconfig: kubeconfig(),
+    namespaces: [ns, platformNs, teamNs],
+    extraArgs: ['--connection-tests=false'],
+  });
+  for (const file of readdirSync(examples).filter((f) => f.endsWith('.yaml'))) {
+    await kubectlOk(['apply', '--server-side', '-n', ns, '-f', '-'], exampleText(file));
+  }
+});
+
+afterAll(async () => {
+  await op?.stop();
+  await kubectl(['delete', 'ns', ns, platformNs, teamNs, '--wait=false']);
+});
+
+const readyAll = (kind: string, namespace: string, names: string[]) =>
+  eventually(async () => {
+    for (const name of names) {
+      const ready = await getCondition(kind, namespace, name, 'Ready');
+      expect(ready, `${kind} ${namespace}/${name}`).toMatchObject({ status: 'True' });
+    }
+  }, 30_000);
+
+describe('examples', () => {
+  it('become Ready, with Connected Unknown because no test ran', async () => {
+    await readyAll('smtptarget', ns, ['internal-relay', 'office365', 'gmail', 'fallback-relay', 'support-submission']);
+    await readyAll('emailserver', ns, ['internal-relay', 'office365', 'gmail', 'sendgrid', 'sparkpost-eu', 'support']);
+    await readyAll('senderidentity', ns, ['alerts', 'billing']);
+    await readyAll('senderidentity', teamNs, ['checkout-receipts']);
+
+    expect(await getCondition('smtptarget', ns, 'gmail', 'Connected')).toMatchObject({ status: 'Unknown', reason: 'NoTestRun' });
+    expect(await getCondition('emailserver', ns, 'sendgrid', 'FallbackConnected')).toMatchObject({ status: 'True' });
+    expect(await getCondition('emailserver', ns, 'support', 'IncomingConnected')).toMatchObject({ status: 'Unknown' });
+    const billing = await getObject<{ status: { server: unknown; observedGeneration: number } }>('senderidentity', ns, 'billing');
+    expect(billing?.status.server).toEqual({ name: 'internal-relay', namespace: ns, provider: 'SMTP' });
+    const receipts = await getObject<{ status: { server: unknown } }>('senderidentity', teamNs, 'checkout-receipts');
+    expect(receipts?.status.server).toEqual({ name: 'shared', namespace: platformNs, provider: 'SMTP' });
+
+    const table = await kubectlOk(['get', 'email', '-n', ns]);
+    expect(table).toMatch(/smtptarget\.email\.postmaster\.dev\/office365\s+smtp\.office365\.com\s+587\s+STARTTLS\s+True\s+Succeeded/);
+  });
+
+  it('kubectl wait --for=condition=Ready works', async () => {
+    const r = await kubectl(['wait', '--for=condition=Ready', '--timeout=30s', '-n', ns, 'emailserver/office365', 'senderidentity/alerts']);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toContain('senderidentity.email.postmaster.dev/alerts condition met');
+  });
+
+  it('turns NotReady within 5 s of a referenced Secret being deleted, naming Secret and key, and recovers', async () => {
+    const secret = await kubectlOk(['get', 'secret', 'office365-smtp', '-n', ns, '-o', 'json']);
+    await kubectlOk(['delete', 'secret', 'office365-smtp', '-n', ns]);
+    const deletedAt = Date.now();
+    const resolved = await eventually(async () => {
+      const c = await getCondition('smtptarget', ns, 'office365', 'SecretsResolved');
+      expect(c).toMatchObject({ status: 'False', reason: 'SecretNotFound' });
+      return c as ConditionView;
+    }, 5_000, 100);
+    expect(Date.now() - deletedAt).toBeLessThan(5_000);
+    expect(resolved.message).toContain(`Secret "${ns}/office365-smtp"`);
+    expect(resolved.message).toContain('spec.credentials.passwordKey');
+    expect(await getCondition('smtptarget', ns, 'office365', 'Ready')).toMatchObject({ status: 'False', reason: 'SecretNotFound' });
+    expect(await getCondition('smtptarget', ns, 'office365', 'Stalled')).toMatchObject({ status: 'True' });
+    // Dependents follow: the server and the identity that uses it.
+    await eventually(async () => {
+      expect(await getCondition('emailserver', ns, 'office365', 'Ready')).toMatchObject({ status: 'False', reason: 'SmtpTargetNotReady' });
+      expect(await getCondition('senderidentity', ns, 'alerts', 'Ready')).toMatchObject({ status: 'False', reason: 'EmailServerNotReady' });
+    }, 5_000);
+
+    // A key missing is told apart from the Secret missing.
+    await kubectlOk(['create', 'secret', 'generic', 'office365-smtp', '-n', ns, '--from-literal=username=svc']);
+    await eventually(async () => {
+      const c = await getCondition('smtptarget', ns, 'office365', 'SecretsResolved');
+      expect(c).toMatchObject({ status: 'False', reason: 'SecretKeyNotFound' });
+      expect(c?.message).toContain(`Secret "${ns}/office365-smtp" has no key "password"`);
+    }, 5_000);
+
+    await kubectlOk(['delete', 'secret', 'office365-smtp', '-n', ns]);
+    const restored = JSON.parse(secret);
+    delete restored.metadata.resourceVersion;
+    delete restored.metadata.uid;
+    delete restored.metadata.creationTimestamp;
+    delete restored.metadata.managedFields;
+    await kubectlOk(['apply', '-f', '-'], JSON.stringify(restored));
+    await eventually(async () => {
+      expect(await getCondition('smtptarget', ns, 'office365', 'Ready')).toMatchObject({ status: 'True' });
+      expect(await getCondition('smtptarget', ns, 'office365', 'Stalled')).toBeUndefined();
+      expect(await getCondition('senderidentity', ns, 'alerts', 'Ready')).toMatchObject({ status: 'True' });
+    }, 5_000);
+  });
+
+  it('kubectl describe tells the story in events', async () => {
+    const out = await eventually(async () => {
+      const text = await kubectlOk(['describe', 'smtptarget', 'office365', '-n', ns]);
+      expect(text).toMatch(/Warning\s+SecretNotFound\s+.*postmaster\s+.*office365-smtp/);
+      expect(text).toMatch(/Normal\s+Succeeded/);
+      return text;
+    }, 10_000);
+    expect(out).not.toContain('replace-me');
+  });
+
+  it('says so when a server an identity uses is deleted', async () => {
+    await kubectlOk(['delete', 'emailserver', 'gmail', '-n', ns]);
+    await kubectlOk(
+      ['apply', '--server-side', '-n', ns, '-f', '-'],
+      'apiVersion: email.postmaster.dev/v1alpha1\nkind: SenderIdentity\nmetadata:\n  name: gmail-user\nspec:\n  email: me@example.com\n  serverRef:\n    name: gmail\n',
+    );
+    await eventually(async () => {
+      const ready = await getCondition('senderidentity', ns, 'gmail-user', 'Ready');
+      expect(ready).toMatchObject({ status: 'False', reason: 'EmailServerNotFound' });
+      expect(ready?.message).toContain(`EmailServer "${ns}/gmail" not found`);
+    });
+  });
+
+  it('never logs a Secret value', () => {
+    expect(op.logs()).not.toContain('replace-me');
+    expect(op.logs()).not.toContain('SG.replace-me');
+  });
+});

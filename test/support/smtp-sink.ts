@@ -1,0 +1,150 @@
+// A real SMTP server (smtp-server) on 127.0.0.1 for tests: implicit TLS, STARTTLS
+// or plain; AUTH required or not; scripted refusals; records what it received.
+import { SMTPServer } from 'smtp-server';
+import type { SMTPServerOptions } from 'smtp-server';
+import type { AddressInfo } from 'node:net';
+import type { KeyPair } from './smtp-certs.ts';
+
+export type SinkMode = 'TLS' | 'STARTTLS' | 'None';
+
+export interface SinkOptions {
+  /** TLS: implicit TLS from the first byte; STARTTLS: plain with STARTTLS offered; None: plain, no STARTTLS. */
+  mode: SinkMode;
+  /** Certificate for TLS and STARTTLS. */
+  tls?: KeyPair;
+  /** Highest TLS version the server speaks (default: Node's, TLS 1.3). */
+  maxTlsVersion?: 'TLSv1.2';
+  /** AUTH required with exactly this login (PLAIN and LOGIN; offered once the session is secure). */
+  auth?: { username: string; password: string };
+  /** Do not offer AUTH at all (even if clients bring a login). */
+  noAuth?: boolean;
+  /** Offer AUTH over plain text too (mode None with auth). */
+  allowInsecureAuth?: boolean;
+  /** MAIL FROM addresses refused, with the reply code (default 553). */
+  rejectSenders?: Record<string, number>;
+  /** RCPT TO addresses refused, with the reply code (e.g. 550, 450). */
+  rejectRecipients?: Record<string, number>;
+  /** Reply to the end of DATA instead of 250 (e.g. 554 or 451). */
+  dataReply?: number;
+}
+
+export interface ReceivedMessage {
+  from: string;
+  to: string[];
+  raw: Buffer;
+  /** Header fields by lower-case name, unfolded, in order. */
+  headers: Map<string, string[]>;
+  /** Everything after the blank line. */
+  body: string;
+  /** Login the client used, if any. */
+  user?: string;
+}
+
+export interface SmtpSink {
+  host: '127.0.0.1';
+  port: number;
+  messages: ReceivedMessage[];
+  /** MAIL FROM addresses seen, accepted or not (verification leaves only these). */
+  senders: string[];
+  /** Connections accepted so far. */
+  connections: number;
+  /** Closes the listener and every open connection; resolves when all are gone. */
+  close(): Promise<void>;
+}
+
+const replyError = (code: number, text: string) => Object.assign(new Error(text), { responseCode: code });
+
+export async function startSmtpSink(opts: SinkOptions): Promise<SmtpSink> {
+  if (opts.mode !== 'None' && !opts.tls) throw new Error(`sink mode ${opts.mode} needs a certificate`);
+  const messages: ReceivedMessage[] = [];
+  const senders: string[] = [];
+  const disabled = [...(opts.mode === 'None' ? ['STARTTLS'] : []), ...(opts.noAuth || !opts.auth ? ['AUTH'] : [])];
+  const options: SMTPServerOptions = {
+    secure: opts.mode === 'TLS',
+    ...(opts.tls ? { key: opts.tls.key, cert: opts.tls.cert } : {}),
+    ...(opts.maxTlsVersion ? { maxVersion: opts.maxTlsVersion } : {}),
+    name: 'sink.localhost',
+    banner: 'postmaster test sink',
+    logger: false,
+    disableReverseLookup: true,
+    disabledCommands: disabled,
+    authOptional: !opts.auth || !!opts.noAuth,
+    allowInsecureAuth: !!opts.allowInsecureAuth,
+    authMethods: ['PLAIN', 'LOGIN'],
+    onAuth(auth, _session, callback) {
+      const want = opts.auth;
+      if (want && auth.username === want.username && auth.password === want.password) return callback(null, { user: auth.username });
+      return callback(replyError(535, 'Authentication credentials invalid'));
+    },
+    onMailFrom(address, _session, callback) {
+      senders.push(address.address);
+      const code = opts.rejectSenders?.[address.address];
+      if (code) return callback(replyError(code, `Sender <${address.address}> refused by test policy`));
+      return callback();
+    },
+    onRcptTo(address, _session, callback) {
+      const code = opts.rejectRecipients?.[address.address];
+      if (code) return callback(replyError(code, `Recipient <${address.address}> refused by test policy`));
+      return callback();
+    },
+    onData(stream, session, callback) {
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('end', () => {
+        if (opts.dataReply) return callback(replyError(opts.dataReply, 'Message refused by test policy'));
+        const raw = Buffer.concat(chunks);
+        const { mailFrom, rcptTo } = session.envelope;
+        messages.push({
+          from: mailFrom ? mailFrom.address : '',
+          to: rcptTo.map((r) => r.address),
+          raw,
+          ...parseMessage(raw),
+          ...(typeof session.user === 'string' ? { user: session.user } : {}),
+        });
+        callback(null, `Ok: queued as SINK${messages.length}`);
+      });
+    },
+  };
+  const server = new SMTPServer(options);
+  let connections = 0;
+  server.server.on('connection', () => connections++);
+  server.on('error', () => undefined); // client-side resets are not test failures
+  await new Promise<void>((resolve, reject) => {
+    server.server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const { port } = server.server.address() as AddressInfo;
+
+  return {
+    host: '127.0.0.1',
+    port,
+    messages,
+    senders,
+    get connections() {
+      return connections;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        // End every session now rather than after smtp-server's grace period. Destroy
+        // the top socket of each (TLS where there is TLS): destroying the TCP socket
+        // under a live TLS socket crashes Node.
+        const tops = [...server.connections].map((c) => c._socket);
+        server.close(() => resolve());
+        for (const socket of tops) socket.destroy();
+      }),
+  };
+}
+
+function parseMessage(raw: Buffer): { headers: Map<string, string[]>; body: string } {
+  const text = raw.toString('utf8');
+  const split = text.indexOf('\r\n\r\n');
+  const head = split < 0 ? text : text.slice(0, split);
+  const headers = new Map<string, string[]>();
+  for (const field of head.replace(/\r\n[ \t]+/g, ' ').split('\r\n')) {
+    const colon = field.indexOf(':');
+    if (colon <= 0) continue;
+    const name = field.slice(0, colon).trim().toLowerCase();
+    headers.set(name, [...(headers.get(name) ?? []), field.slice(colon + 1).trim()]);
+  }
+  return { headers, body: split < 0 ? '' : text.slice(split + 4) };
+}
