@@ -31,7 +31,9 @@ beforeAll(async () => {
     extraArgs: ['--connection-tests=false'],
   });
   for (const file of readdirSync(examples).filter((f) => f.endsWith('.yaml'))) {
-    await kubectlOk(['apply', '--server-side', '-n', ns, '-f', '-'], exampleText(file));
+    const text = exampleText(file);
+    const own = /^\s+namespace:/m.test(text);
+    await kubectlOk(['apply', '--server-side', ...(own ? [] : ['-n', ns]), '-f', '-'], text);
   }
 });
 
