@@ -24,6 +24,7 @@ export interface Config {
   identity: string;
   connectionTests: boolean;
   maxConcurrentTests: number;
+  checkStepTimeoutMs: number;
   apiBaseUrls: { SendGrid: { US?: string; EU?: string }; SparkPost: { US?: string; EU?: string } };
   serviceName: string;
   serviceNamespace: string;
@@ -48,6 +49,7 @@ const options = {
   identity: { type: 'string', help: 'this replica in the Lease (default $POD_NAME or hostname-pid)' },
   'connection-tests': { type: 'string', help: 'true|false: run SMTP/API/mailbox tests (default true)' },
   'max-concurrent-tests': { type: 'string', help: 'connection tests at once (default 4)' },
+  'check-step-timeout': { type: 'string', help: 'timeout of each step of a connection test (default 10s)' },
   'sendgrid-api-url': { type: 'string', help: 'override the SendGrid US API base URL' },
   'sendgrid-eu-api-url': { type: 'string', help: 'override the SendGrid EU API base URL' },
   'sparkpost-api-url': { type: 'string', help: 'override the SparkPost US API origin' },
@@ -133,6 +135,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config | 'he
     identity: get('identity') ?? env.POD_NAME ?? `${hostname()}-${process.pid}`,
     connectionTests: bool('connection-tests', true),
     maxConcurrentTests: int('max-concurrent-tests', 4, 1, 256),
+    checkStepTimeoutMs: dur('check-step-timeout', '10s'),
     apiBaseUrls: {
       SendGrid: { US: url('sendgrid-api-url'), EU: url('sendgrid-eu-api-url') },
       SparkPost: { US: url('sparkpost-api-url'), EU: url('sparkpost-eu-api-url') },

@@ -9,6 +9,7 @@ import { LeaderElector } from './kube/leader.ts';
 import { KubeClient } from './kube/rest.ts';
 import { createLogger } from './log.ts';
 import { createMetrics } from './metrics.ts';
+import { createConnectionTester } from './providers/tester.ts';
 
 let config;
 try {
@@ -43,7 +44,9 @@ const controller = new Controller({
     queue: { workers: config.workers, baseRetryMs: 1000, maxRetryMs: 5 * 60_000 },
     emailServer: { apiBaseUrls: config.apiBaseUrls },
   },
-  tester: noTester,
+  tester: config.connectionTests
+    ? createConnectionTester({ maxConcurrent: config.maxConcurrentTests, stepTimeoutMs: config.checkStepTimeoutMs })
+    : noTester,
   recorder,
   metrics,
   log,

@@ -8,6 +8,8 @@ import { credentialRefs, login, tlsOptions, tlsRefs } from './endpoints.ts';
 import { resolveSecrets, secretValueKey, type SecretKeyRef } from './secrets.ts';
 import { CONNECTED, type ReconcileContext, type ReconcileOutput } from './smtptarget.ts';
 import { observe, type ApiProvider } from './tester.ts';
+import { senderRoute } from './senderidentity.ts';
+import { handleTestMessage } from './testmessage.ts';
 import { refKey, type World } from './world.ts';
 
 export const REFERENCES_RESOLVED = 'ReferencesResolved';
@@ -113,7 +115,8 @@ export async function reconcileEmailServer(
 
   const status: EmailServerStatus = { observedGeneration: meta.generation ?? 0, conditions: [] };
   const previous = server.status;
-  if (previous?.testMessage) status.testMessage = previous.testMessage;
+  const test = await handleTestMessage(server, senderRoute(ctx.world, server, opts).route, ctx);
+  if (test.testMessage) status.testMessage = test.testMessage;
   let tested = false;
 
   if (spec.provider === 'SMTP' && targetName) {
@@ -183,5 +186,6 @@ export async function reconcileEmailServer(
     requeueAfterMs: interval,
     retry: observations.some((o) => o.severity === 'transient'),
     refs,
+    events: test.events,
   };
 }

@@ -182,6 +182,7 @@ export class Controller implements World {
       this.informerFor(kind).observe(written as unknown as Ours & KubeObject);
       await this.recordTransitions(obj, (previous?.conditions ?? []) as Condition[], out.status.conditions as Condition[]);
     }
+    for (const e of out.events ?? []) await this.recorder.record(obj as Ours & KubeObject, e.type, e.reason, e.message);
     this.metrics.reconcileTotal.inc({ kind, result: out.retry ? 'retry' : 'success' });
     return out.retry ? { retry: true } : { requeueAfterMs: out.requeueAfterMs };
   }

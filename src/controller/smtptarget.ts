@@ -15,6 +15,8 @@ export interface ReconcileOutput<S> {
   retry: boolean;
   /** What this reconcile read (Secrets, referenced objects). */
   refs: string[];
+  /** Events beyond condition transitions (a test message sent). */
+  events?: { type: 'Normal' | 'Warning'; reason: string; message: string }[];
 }
 
 export interface ReconcileContext {

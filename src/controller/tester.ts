@@ -6,6 +6,7 @@ import type {
   CheckResult,
   MailboxEndpoint,
   MailboxFacts,
+  OutboundMessage,
   ProviderFacts,
   SmtpEndpoint,
   SmtpFacts,
@@ -23,7 +24,9 @@ export interface ConnectionTester {
   smtp(endpoint: SmtpEndpoint): Promise<CheckResult<SmtpFacts> | undefined>;
   provider(provider: ApiProvider, account: ApiAccount, describeKey: string): Promise<CheckResult<ProviderFacts> | undefined>;
   mailbox(endpoint: MailboxEndpoint): Promise<CheckResult<MailboxFacts> | undefined>;
-  verifySender(route: SenderRoute, address: string): Promise<CheckResult | undefined>;
+  verifySender(route: SenderRoute, address: string): Promise<CheckResult<unknown> | undefined>;
+  /** Sends one real message (the test-to annotation); absent when testing is off. */
+  sendTest?(route: SenderRoute, message: OutboundMessage): Promise<CheckResult<{ messageId: string }>>;
 }
 
 export const noTester: ConnectionTester = {

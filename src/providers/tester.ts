@@ -1,0 +1,102 @@
+// The ConnectionTester the controller calls: each check of src/providers,
+// at most `maxConcurrent` at once so a thousand objects cannot open a
+// thousand connections. Every check opens and closes its own connection.
+import type { ConnectionTester, SenderRoute } from '../controller/tester.ts';
+import { checkMailbox } from './mailbox/index.ts';
+import { SendGridTransport } from './sendgrid/transport.ts';
+import { checkSendGrid } from './sendgrid/check.ts';
+import { verifySendGridSender } from './sendgrid/verify-sender.ts';
+import { checkSmtp } from './smtp/check.ts';
+import { SmtpTransport } from './smtp/transport.ts';
+import { verifySmtpSender } from './smtp/verify-sender.ts';
+import { SparkPostTransport } from './sparkpost/transport.ts';
+import { checkSparkPost } from './sparkpost/check.ts';
+import { verifySparkPostSender } from './sparkpost/verify-sender.ts';
+import { SendError, type CheckResult, type OutboundMessage, type Transport } from './types.ts';
+
+export interface TesterOptions {
+  maxConcurrent: number;
+  stepTimeoutMs: number;
+}
+
+/** A counting semaphore: `run` waits for a free slot. */
+export function limiter(max: number): <T>(work: () => Promise<T>) => Promise<T> {
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  return async (work) => {
+    if (active >= max) await new Promise<void>((resolve) => waiting.push(resolve));
+    active++;
+    try {
+      return await work();
+    } finally {
+      active--;
+      waiting.shift()?.();
+    }
+  };
+}
+
+export function transportFor(route: SenderRoute): Transport {
+  switch (route.provider) {
+    case 'SMTP':
+      return new SmtpTransport(route.endpoint);
+    case 'SendGrid':
+      return new SendGridTransport(route.account);
+    case 'SparkPost':
+      return new SparkPostTransport(route.account);
+  }
+}
+
+export interface TestMessageSender {
+  /** Sends one real message through the route; ok once the upstream accepted it. */
+  sendTest(route: SenderRoute, message: OutboundMessage): Promise<CheckResult<{ messageId: string }>>;
+}
+
+export function createConnectionTester(opts: TesterOptions): ConnectionTester & TestMessageSender {
+  const run = limiter(opts.maxConcurrent);
+  const timing = { stepTimeoutMs: opts.stepTimeoutMs };
+  return {
+    smtp: (endpoint) => run(() => checkSmtp(endpoint, timing)),
+    provider: (provider, account, describeKey) =>
+      run(() =>
+        provider === 'SendGrid'
+          ? checkSendGrid(account, { ...timing, describeKey })
+          : checkSparkPost(account, { ...timing, describeKey }),
+      ),
+    mailbox: (endpoint) => run(() => checkMailbox(endpoint, timing)),
+    verifySender: (route, address) =>
+      run(async () => {
+        switch (route.provider) {
+          case 'SMTP':
+            return verifySmtpSender(route.endpoint, address, timing);
+          case 'SendGrid':
+            return verifySendGridSender(route.account, address, { ...timing, describeKey: route.describeKey });
+          case 'SparkPost':
+            return verifySparkPostSender(route.account, address, { ...timing, describeKey: route.describeKey });
+        }
+      }),
+    sendTest: (route, message) =>
+      run(async () => {
+        const transport = transportFor(route);
+        try {
+          const result = await transport.send(message);
+          return {
+            ok: true,
+            reason: 'TestMessageSent',
+            message: `The upstream accepted the test message to ${message.to.join(', ')} (id ${result.messageId}).`,
+            transient: false,
+            facts: { messageId: result.messageId },
+          };
+        } catch (err) {
+          const e = err instanceof SendError ? err : undefined;
+          return {
+            ok: false,
+            reason: e?.reason ?? 'TestMessageFailed',
+            message: `The test message to ${message.to.join(', ')} was not accepted: ${(err as Error).message}`,
+            transient: e ? !e.permanent : true,
+          };
+        } finally {
+          await transport.close();
+        }
+      }),
+  };
+}
