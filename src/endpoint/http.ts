@@ -1,0 +1,163 @@
+// The HTTP door: POST /v1/messages (JSON, ServiceAccount bearer token,
+// Idempotency-Key) and GET /openapi.json. Every error leaves in one JSON shape,
+// { error: { code, message, field?, reason? } }, with Retry-After where waiting
+// helps. While draining, new requests get 503 and requests in flight finish.
+import Fastify, { LogController, type FastifyError, type FastifyReply } from 'fastify';
+import type { Logger } from 'pino';
+import {
+  EndpointError,
+  internalError,
+  invalidRequest,
+  isEndpointError,
+  payloadTooLarge,
+  routeNotFound,
+  unauthenticated,
+  unsupportedMediaType,
+  draining as drainingError,
+} from './errors.ts';
+import { DEFAULT_LIMITS, messageFromBody, type MessageLimits } from './message.ts';
+import { openApiDocument } from './openapi.ts';
+import { checkRequestShape, type SendMessageResponse } from './schema.ts';
+import type { Pipeline, SendOutcome } from './types.ts';
+
+export const MESSAGES_PATH = '/v1/messages';
+/** Attachments (10 MiB decoded, about 13.4 MiB as base64) plus text and html. */
+export const DEFAULT_BODY_LIMIT = 25 * 1024 * 1024;
+const IDEMPOTENCY_KEY = /^[\x21-\x7E]{1,255}$/;
+
+export interface HttpDoorOptions {
+  pipeline: Pipeline;
+  log: Logger;
+  /** Largest request body in bytes; larger ones get 413. Default 25 MiB. */
+  bodyLimit?: number;
+  limits?: MessageLimits;
+}
+
+export function createHttpDoor(opts: HttpDoorOptions) {
+  const { pipeline } = opts;
+  const limits = opts.limits ?? DEFAULT_LIMITS;
+  const log = opts.log.child({ component: 'http-door' });
+  const app = Fastify({
+    loggerInstance: log,
+    // Our own one line per request (below): fastify's would be a second, and never needs headers.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: opts.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    return503OnClosing: true,
+  });
+  // JSON only: fastify's default text/plain parser would hand the schema a string.
+  app.removeContentTypeParser('text/plain');
+  const document = JSON.stringify(openApiDocument());
+  let draining = false;
+
+  app.addHook('onRequest', async (req, reply) => {
+    if (!draining) return;
+    reply.header('Connection', 'close');
+    return sendError(reply, drainingError());
+  });
+
+  app.addHook('onResponse', async (req, reply) => {
+    const fields = { method: req.method, path: req.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) };
+    req.log.debug(fields, 'request');
+  });
+
+  app.setErrorHandler((err: FastifyError, req, reply) => {
+    const e = fromFastify(err, req.headers['content-type']);
+    if (e.statusCode >= 500 && e.code === 'POSTMASTER_INTERNAL') req.log.error({ err: err.message }, 'request failed');
+    return sendError(reply, e);
+  });
+  app.setNotFoundHandler((req, reply) => sendError(reply, routeNotFound(req.method, req.url)));
+
+  app.get('/openapi.json', async (_req, reply) => reply.type('application/json').send(document));
+
+  app.post(MESSAGES_PATH, async (req, reply) => {
+    const token = bearerToken(req.headers.authorization);
+    const caller = await pipeline.authenticateToken(token);
+    const idempotencyKey = headerValue(req.headers['idempotency-key']);
+    if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
+      throw invalidRequest('Idempotency-Key', 'must be 1 to 255 visible ASCII characters');
+    }
+    const body = checkRequestShape(req.body);
+    const message = messageFromBody(body, limits);
+    const outcome = await pipeline.send({
+      caller,
+      sender: body.sender,
+      message,
+      door: 'http',
+      ...(idempotencyKey !== undefined ? { idempotencyKey } : {}),
+    });
+    reply.header('Cache-Control', 'no-store');
+    return reply.code(200).send(responseBody(outcome));
+  });
+
+  return {
+    app,
+    get draining() {
+      return draining;
+    },
+    /** From now on new requests get 503 (Connection: close); requests in flight go on. */
+    startDraining(): void {
+      draining = true;
+    },
+    /** Listens; resolves with the bound address (port 0 picks a free one). */
+    async listen(port: number, host: string): Promise<{ host: string; port: number }> {
+      await app.listen({ port, host });
+      const address = app.server.address();
+      if (!address || typeof address === 'string') throw new Error('the HTTP door did not bind a TCP port');
+      return { host: address.address, port: address.port };
+    },
+    /** Drains, waits for requests in flight, and closes the listener. */
+    async close(): Promise<void> {
+      draining = true;
+      await app.close();
+    },
+  };
+}
+
+export type HttpDoor = ReturnType<typeof createHttpDoor>;
+
+function sendError(reply: FastifyReply, e: EndpointError): FastifyReply {
+  if (e.retryAfterSeconds !== undefined) reply.header('Retry-After', String(e.retryAfterSeconds));
+  if (e.statusCode === 401) reply.header('WWW-Authenticate', 'Bearer realm="postmaster", error="invalid_token"');
+  reply.header('Cache-Control', 'no-store');
+  return reply.code(e.statusCode).type('application/json').send(e.toJSON());
+}
+
+function bearerToken(header: string | undefined): string {
+  if (!header) throw unauthenticated('Authorization: Bearer <ServiceAccount token for audience "postmaster"> is required.');
+  const m = /^Bearer +(\S+)\s*$/i.exec(header);
+  if (!m) throw unauthenticated('The Authorization header must be "Bearer <ServiceAccount token>".');
+  return m[1]!;
+}
+
+function headerValue(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v.join(', ') : v;
+}
+
+function responseBody(o: SendOutcome): SendMessageResponse {
+  const body: SendMessageResponse = {
+    id: o.id ?? '',
+    messageId: o.messageId,
+    server: { namespace: o.server.namespace, name: o.server.name },
+    provider: o.provider,
+    route: o.route,
+  };
+  if (o.response !== undefined) body.response = o.response;
+  return body;
+}
+
+/** Fastify's own errors (body parsing, limits) in our catalogue. */
+function fromFastify(err: FastifyError, contentType: string | undefined): EndpointError {
+  if (isEndpointError(err)) return err;
+  switch (err.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return payloadTooLarge('The request body is larger than this endpoint accepts.');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return unsupportedMediaType(contentType);
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return invalidRequest('(body)', 'is empty; send a JSON object');
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return invalidRequest('(body)', 'Content-Length does not match the body');
+  }
+  if (err instanceof SyntaxError || err.statusCode === 400) return invalidRequest('(body)', 'is not valid JSON');
+  return internalError(err);
+}

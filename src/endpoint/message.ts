@@ -1,0 +1,221 @@
+// From what a caller sent to a message that is safe to hand upstream: strict
+// addresses, no control characters in anything that becomes a header (so no
+// header injection), extra headers from an allow-list only, size limits.
+// The pipeline runs checkMessage for both doors; the HTTP door first turns its
+// JSON body into a SubmittedMessage with messageFromBody.
+import { invalidRequest, payloadTooLarge } from './errors.ts';
+import type { SendMessageBody } from './schema.ts';
+import type { SubmittedMessage } from './types.ts';
+
+export interface MessageLimits {
+  /** To, Cc and Bcc together. */
+  maxRecipients: number;
+  maxAttachments: number;
+  /** All attachments together, decoded. */
+  maxAttachmentBytes: number;
+  maxHeaders: number;
+  maxHeaderValueLength: number;
+  maxSubjectLength: number;
+  /** Each of text and html, in characters. */
+  maxContentChars: number;
+}
+
+export const DEFAULT_LIMITS: Readonly<MessageLimits> = Object.freeze({
+  maxRecipients: 100,
+  maxAttachments: 20,
+  maxAttachmentBytes: 10 * 1024 * 1024,
+  maxHeaders: 32,
+  maxHeaderValueLength: 900,
+  maxSubjectLength: 998,
+  maxContentChars: 5 * 1024 * 1024,
+});
+
+/** C0 and C1 controls (CR, LF, NUL, TAB, NEL...), DEL, and the Unicode line and paragraph separators. */
+// eslint-disable-next-line no-control-regex -- finding control characters is the point
+const CONTROL = /[\u0000-\u001F\u007F-\u009F\u2028\u2029]/;
+// RFC 5322 dot-atom local part; domain of LDH labels with at least one dot (as the CRDs require).
+const LOCAL_PART = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$/;
+const DOMAIN = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/;
+const HEADER_NAME = /^[A-Za-z0-9][A-Za-z0-9-]{0,75}$/;
+// RFC 6838 type/subtype, no parameters (a charset or name parameter would be ours to set).
+const MEDIA_TYPE = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$/;
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/** Extra headers callers may set, beside X-*: threading and list management. */
+export const ALLOWED_HEADERS: ReadonlySet<string> = new Set([
+  'list-unsubscribe',
+  'list-unsubscribe-post',
+  'list-id',
+  'list-help',
+  'list-subscribe',
+  'list-post',
+  'list-owner',
+  'list-archive',
+  'in-reply-to',
+  'references',
+  'auto-submitted',
+  'precedence',
+]);
+
+/**
+ * X-* headers that are instructions to a relay rather than information for the
+ * recipient: SendGrid's X-SMTPAPI can add recipients, SparkPost's X-MSYS-API
+ * changes options, and ours are ours. A caller may not smuggle them past the
+ * identity's limits.
+ */
+const RELAY_INSTRUCTIONS = /^x-(smtpapi$|msys-api$|sg-|ses-|mailgun-|pm-|postmaster-)/i;
+
+export interface Mailbox {
+  name?: string;
+  address: string;
+}
+
+/** Whether a caller may set this header (case-insensitive). */
+export function headerAllowed(name: string): boolean {
+  const lower = name.toLowerCase();
+  if (ALLOWED_HEADERS.has(lower)) return true;
+  return lower.startsWith('x-') && !RELAY_INSTRUCTIONS.test(lower);
+}
+
+/** A bare address (a@b.example), strictly: dot-atom local part, LDH domain with a dot. */
+export function checkAddress(address: string, field: string): string {
+  if (CONTROL.test(address)) throw invalidRequest(field, 'must not contain control characters (CR, LF, ...)');
+  const at = address.lastIndexOf('@');
+  if (at <= 0) throw invalidRequest(field, `"${clip(address)}" is not an email address`);
+  const local = address.slice(0, at);
+  const domain = address.slice(at + 1);
+  if (address.length > 254 || local.length > 64) throw invalidRequest(field, 'is too long for an email address');
+  if (/[^\x20-\x7E]/.test(address)) throw invalidRequest(field, 'internationalized (non-ASCII) addresses are not supported');
+  if (!LOCAL_PART.test(local) || !DOMAIN.test(domain)) throw invalidRequest(field, `"${clip(address)}" is not an email address`);
+  return address;
+}
+
+/** `a@b.example`, `Name <a@b.example>` or `"Name, Inc." <a@b.example>`. */
+export function parseMailbox(input: string, field: string): Mailbox {
+  if (CONTROL.test(input)) throw invalidRequest(field, 'must not contain control characters (CR, LF, ...)');
+  const text = input.trim();
+  const angle = /^(.*?)\s*<([^<>]*)>$/.exec(text);
+  if (!angle) return { address: checkAddress(text, field) };
+  let name = angle[1]!.trim();
+  const address = checkAddress(angle[2]!, field);
+  if (name.startsWith('"') && name.endsWith('"') && name.length >= 2) {
+    name = name.slice(1, -1).replace(/\\(.)/g, '$1');
+  }
+  if (/[<>"\\]/.test(name)) throw invalidRequest(field, 'the display name must not contain <, >, " or \\');
+  if (name.length > 128) throw invalidRequest(field, 'the display name is longer than 128 characters');
+  return name ? { name, address } : { address };
+}
+
+/** `"Name" <a@b>` (quoted, so commas and the like stay inside) or the bare address. */
+export function formatMailbox(m: Mailbox): string {
+  return m.name ? `"${m.name}" <${m.address}>` : m.address;
+}
+
+export function checkHeaderValue(value: string, field: string): string {
+  if (CONTROL.test(value)) throw invalidRequest(field, 'must not contain control characters (CR, LF, ...)');
+  return value;
+}
+
+/**
+ * Validates and normalises a message from either door. Throws InvalidRequest
+ * (or PayloadTooLarge) naming the field, in the request's own field names.
+ */
+export function checkMessage(message: SubmittedMessage, limits: MessageLimits = DEFAULT_LIMITS): SubmittedMessage {
+  const list = (values: string[] | undefined, field: string) => (values ?? []).map((v, i) => formatMailbox(parseMailbox(v, `${field}[${i}]`)));
+  const to = list(message.to, 'to');
+  const cc = list(message.cc, 'cc');
+  const bcc = list(message.bcc, 'bcc');
+  const total = to.length + cc.length + bcc.length;
+  if (total === 0) throw invalidRequest('to', 'needs at least one recipient');
+  if (total > limits.maxRecipients) {
+    throw invalidRequest('to', `${total} recipients in to, cc and bcc together; at most ${limits.maxRecipients}`);
+  }
+
+  const out: SubmittedMessage = { to, subject: checkHeaderValue(message.subject, 'subject') };
+  if (message.subject.length > limits.maxSubjectLength) throw invalidRequest('subject', `is longer than ${limits.maxSubjectLength} characters`);
+  if (cc.length) out.cc = cc;
+  if (bcc.length) out.bcc = bcc;
+  if (message.replyTo !== undefined) out.replyTo = checkAddress(message.replyTo, 'replyTo');
+
+  if (!message.text && !message.html) throw invalidRequest('text', 'text or html is required');
+  for (const part of ['text', 'html'] as const) {
+    const value = message[part];
+    if (value === undefined) continue;
+    if (value.length > limits.maxContentChars) throw payloadTooLarge(`${part} is longer than ${limits.maxContentChars} characters.`, part);
+    out[part] = value;
+  }
+
+  if (message.headers) out.headers = checkHeaders(message.headers, limits);
+  if (message.attachments?.length) out.attachments = checkAttachments(message.attachments, limits);
+  return out;
+}
+
+function checkHeaders(headers: Record<string, string>, limits: MessageLimits): Record<string, string> {
+  const entries = Object.entries(headers);
+  if (entries.length > limits.maxHeaders) throw invalidRequest('headers', `has more than ${limits.maxHeaders} entries`);
+  const seen = new Set<string>();
+  const out: Record<string, string> = {};
+  for (const [name, value] of entries) {
+    const field = `headers.${CONTROL.test(name) ? JSON.stringify(name) : name}`;
+    if (!HEADER_NAME.test(name)) throw invalidRequest(field, 'is not a header name (letters, digits and "-")');
+    if (!headerAllowed(name)) {
+      throw invalidRequest(field, 'is not an allowed header: X-* (not relay instructions), List-*, In-Reply-To, References, Auto-Submitted, Precedence');
+    }
+    const lower = name.toLowerCase();
+    if (seen.has(lower)) throw invalidRequest(field, 'is given twice');
+    seen.add(lower);
+    if (typeof value !== 'string') throw invalidRequest(field, 'must be a string');
+    if (value.length > limits.maxHeaderValueLength) throw invalidRequest(field, `is longer than ${limits.maxHeaderValueLength} characters`);
+    out[name] = checkHeaderValue(value, field);
+  }
+  return out;
+}
+
+type Attachment = NonNullable<SubmittedMessage['attachments']>[number];
+
+function checkAttachments(attachments: Attachment[], limits: MessageLimits): Attachment[] {
+  if (attachments.length > limits.maxAttachments) throw invalidRequest('attachments', `has more than ${limits.maxAttachments} entries`);
+  let bytes = 0;
+  return attachments.map((a, i) => {
+    const field = `attachments[${i}]`;
+    const filename = a.filename;
+    if (CONTROL.test(filename)) throw invalidRequest(`${field}.filename`, 'must not contain control characters (CR, LF, ...)');
+    if (!filename || filename.length > 255 || /[/\\"]/.test(filename) || filename === '.' || filename === '..') {
+      throw invalidRequest(`${field}.filename`, 'must be a file name of 1 to 255 characters without /, \\ or "');
+    }
+    if (!MEDIA_TYPE.test(a.contentType)) throw invalidRequest(`${field}.contentType`, 'must be a MIME type like application/pdf (no parameters)');
+    bytes += a.content.length;
+    if (bytes > limits.maxAttachmentBytes) {
+      throw payloadTooLarge(`Attachments exceed ${limits.maxAttachmentBytes} bytes in all (decoded).`, 'attachments');
+    }
+    return { filename, contentType: a.contentType.toLowerCase(), content: a.content };
+  });
+}
+
+/** The HTTP body (schema already checked) as a message: base64 decoded, then checkMessage. */
+export function messageFromBody(body: SendMessageBody, limits: MessageLimits = DEFAULT_LIMITS): SubmittedMessage {
+  const message: SubmittedMessage = { to: body.to, subject: body.subject };
+  if (body.cc) message.cc = body.cc;
+  if (body.bcc) message.bcc = body.bcc;
+  if (body.replyTo !== undefined) message.replyTo = body.replyTo;
+  if (body.text !== undefined) message.text = body.text;
+  if (body.html !== undefined) message.html = body.html;
+  if (body.headers) message.headers = body.headers;
+  if (body.attachments?.length) {
+    // Count before decoding, so an oversize request costs no buffer.
+    let estimate = 0;
+    for (const a of body.attachments) estimate += Math.floor((a.content.length * 3) / 4);
+    if (estimate > limits.maxAttachmentBytes + 2 * body.attachments.length) {
+      throw payloadTooLarge(`Attachments exceed ${limits.maxAttachmentBytes} bytes in all (decoded).`, 'attachments');
+    }
+    message.attachments = body.attachments.map((a, i) => {
+      if (!BASE64.test(a.content)) throw invalidRequest(`attachments[${i}].content`, 'is not base64 (RFC 4648, padded, no line breaks)');
+      return { filename: a.filename, contentType: a.contentType ?? 'application/octet-stream', content: Buffer.from(a.content, 'base64') };
+    });
+  }
+  return checkMessage(message, limits);
+}
+
+function clip(s: string): string {
+  return s.length > 64 ? `${s.slice(0, 61)}...` : s;
+}

@@ -1,0 +1,99 @@
+// The OpenAPI 3.1 document of the HTTP door (GET /openapi.json), built from the
+// same schemas ajv validates with, so the document cannot drift from the code.
+import { errorResponseSchema, sendMessageRequestSchema, sendMessageResponseSchema } from './schema.ts';
+
+/** JSON Schema as it sits inside components.schemas (no $id: the component name is the id). */
+function component(schema: { $id: string }): Record<string, unknown> {
+  const { $id: _id, ...rest } = schema;
+  return rest;
+}
+
+const errorRef = { $ref: '#/components/schemas/Error' };
+const retryAfter = {
+  'Retry-After': { description: 'Seconds to wait before retrying.', schema: { type: 'integer', minimum: 1 } },
+};
+const error = (description: string, withRetryAfter = false) => ({
+  description,
+  ...(withRetryAfter ? { headers: retryAfter } : {}),
+  content: { 'application/json': { schema: errorRef } },
+});
+
+export function openApiDocument(version = '0.1.0'): Record<string, unknown> {
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'postmaster send endpoint',
+      version,
+      description:
+        'Send mail as a SenderIdentity from inside the cluster. A 200 means the upstream (SMTP server or provider API) ' +
+        'accepted the message; anything else means it was not sent and the caller still holds it.',
+    },
+    components: {
+      securitySchemes: {
+        serviceAccountToken: {
+          type: 'http',
+          scheme: 'bearer',
+          bearerFormat: 'JWT',
+          description:
+            'A ServiceAccount token for the audience "postmaster" (a projected token, or `kubectl create token SA --audience postmaster`). ' +
+            'The ServiceAccount needs the verb "send" on senderidentities (group email.postmaster.dev) in its namespace.',
+        },
+      },
+      schemas: {
+        SendMessageRequest: component(sendMessageRequestSchema),
+        SendMessageResponse: component(sendMessageResponseSchema),
+        Error: component(errorResponseSchema),
+      },
+    },
+    security: [{ serviceAccountToken: [] }],
+    paths: {
+      '/v1/messages': {
+        post: {
+          operationId: 'sendMessage',
+          summary: 'Send a message; answers once the upstream accepted it.',
+          parameters: [
+            {
+              name: 'Idempotency-Key',
+              in: 'header',
+              required: false,
+              description:
+                'Makes a retry safe for 24 h: the same key with the same body returns the first result and sends nothing again; ' +
+                'with another body it is refused (422). A failed attempt frees the key. Keys are remembered per replica.',
+              schema: { type: 'string', minLength: 1, maxLength: 255, pattern: '^[\\x21-\\x7E]+$' },
+            },
+          ],
+          requestBody: {
+            required: true,
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/SendMessageRequest' } } },
+          },
+          responses: {
+            '200': {
+              description: 'The upstream accepted the message.',
+              content: { 'application/json': { schema: { $ref: '#/components/schemas/SendMessageResponse' } } },
+            },
+            '400': error('The request is malformed; error.field names the field (header injection is refused here).'),
+            '401': error('No token, or one the API server does not accept for the audience "postmaster".'),
+            '403': error('The ServiceAccount may not send as this identity (RBAC verb "send").'),
+            '404': error("No such SenderIdentity in the caller's namespace."),
+            '409': error('The identity is not Ready; error.reason is its Ready reason.'),
+            '413': error('The request or its attachments are too large.'),
+            '415': error('The body is not application/json.'),
+            '422': error('The upstream refused this message for good (its words are in the message), or the Idempotency-Key was used for another request.'),
+            '429': error("The identity's or the server's rate limit is reached.", true),
+            '500': error('A bug in postmaster; the message was not sent.', true),
+            '502': error("The provider API refused the EmailServer's key or sender (its 401/403); nothing was sent, and retrying helps only once the server is fixed.", true),
+            '503': error('The upstream (or the API server) cannot take the message now, or this replica is shutting down; nothing was sent.', true),
+          },
+        },
+      },
+      '/openapi.json': {
+        get: {
+          operationId: 'openApiDocument',
+          summary: 'This document.',
+          security: [],
+          responses: { '200': { description: 'The OpenAPI document.', content: { 'application/json': {} } } },
+        },
+      },
+    },
+  };
+}
