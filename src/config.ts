@@ -28,6 +28,9 @@ export interface Config {
   apiBaseUrls: { SendGrid: { US?: string; EU?: string }; SparkPost: { US?: string; EU?: string } };
   serviceName: string;
   serviceNamespace: string;
+  smtpTls?: { certFile: string; keyFile: string };
+  maxMessageBytes: number;
+  drainDelayMs: number;
 }
 
 const options = {
@@ -56,6 +59,10 @@ const options = {
   'sparkpost-eu-api-url': { type: 'string', help: 'override the SparkPost EU API origin' },
   'service-name': { type: 'string', help: 'Service in front of the send endpoint (default postmaster)' },
   'service-namespace': { type: 'string', help: 'its namespace (default $POD_NAMESPACE or postmaster-system)' },
+  'smtp-tls-cert': { type: 'string', help: 'PEM certificate file: the SMTP door offers STARTTLS and requires it before AUTH' },
+  'smtp-tls-key': { type: 'string', help: 'PEM key file for --smtp-tls-cert' },
+  'max-message-bytes': { type: 'string', help: 'largest message the SMTP door takes (default 15728640)' },
+  'drain-delay': { type: 'string', help: 'on SIGTERM, how long /readyz fails before the doors stop taking work (default 2s)' },
   help: { type: 'boolean', help: 'print this help' },
 } as const;
 
@@ -94,6 +101,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config | 'he
   };
   const dur = (name: keyof typeof options, fallback: string): number => {
     const raw = get(name) ?? fallback;
+    if (raw === '0') return 0;
     try {
       return parseDuration(raw);
     } catch {
@@ -142,7 +150,15 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config | 'he
     },
     serviceName: get('service-name') ?? 'postmaster',
     serviceNamespace: get('service-namespace') ?? env.POD_NAMESPACE ?? 'postmaster-system',
+    maxMessageBytes: 0,
+    drainDelayMs: 0,
   };
+  config.maxMessageBytes = int('max-message-bytes', 15 * 1024 * 1024, 1024, 100 * 1024 * 1024);
+  config.drainDelayMs = dur('drain-delay', '2s');
+  const cert = get('smtp-tls-cert');
+  const key = get('smtp-tls-key');
+  if (!!cert !== !!key) throw new ConfigError('--smtp-tls-cert and --smtp-tls-key go together');
+  if (cert && key) config.smtpTls = { certFile: cert, keyFile: key };
   const kubeconfig = get('kubeconfig') ?? env.KUBECONFIG;
   if (kubeconfig) config.kubeconfig = kubeconfig;
   if (config.renewDeadlineMs >= config.leaseDurationMs) {

@@ -1,28 +1,36 @@
 // Wiring only: config -> logger -> clients -> controller -> servers -> signals.
+import { readFileSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
-import { ConfigError, loadConfig, usage } from './config.ts';
+import { ConfigError, loadConfig, usage, type Config } from './config.ts';
 import { Controller } from './controller/manager.ts';
 import { noTester } from './controller/tester.ts';
+import { identityExtrasHook } from './endpoint/credentials.ts';
+import { createDirectory } from './endpoint/directory.ts';
+import { createHttpDoor } from './endpoint/http.ts';
+import { createPipeline } from './endpoint/pipeline.ts';
+import { createSmtpDoor } from './endpoint/smtp.ts';
 import { startHealthServer } from './health.ts';
 import { EventRecorder } from './kube/events.ts';
+import { sleep } from './kube/informer.ts';
 import { LeaderElector } from './kube/leader.ts';
 import { KubeClient } from './kube/rest.ts';
 import { createLogger } from './log.ts';
 import { createMetrics } from './metrics.ts';
 import { createConnectionTester } from './providers/tester.ts';
 
-let config;
-try {
-  config = loadConfig(process.argv.slice(2), process.env);
-} catch (err) {
-  if (!(err instanceof ConfigError)) throw err;
-  process.stderr.write(`postmaster: ${err.message}\n\n${usage()}`);
-  process.exit(2);
+function configure(): Config {
+  try {
+    const loaded = loadConfig(process.argv.slice(2), process.env);
+    if (loaded !== 'help') return loaded;
+    process.stdout.write(usage());
+    process.exit(0);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`postmaster: ${err.message}\n\n${usage()}`);
+    process.exit(2);
+  }
 }
-if (config === 'help') {
-  process.stdout.write(usage());
-  process.exit(0);
-}
+const config = configure();
 
 const log = createLogger(config.logLevel);
 const kc = new KubeConfig();
@@ -35,7 +43,12 @@ const recorder = new EventRecorder(
   { component: 'postmaster', instance: config.identity, aggregateWindowMs: 10 * 60_000, minWriteIntervalMs: 60_000 },
   log,
 );
-const controller = new Controller({
+const endpointAddress = {
+  service: `${config.serviceName}.${config.serviceNamespace}.svc`,
+  httpPath: '/v1/messages',
+  smtpPort: 2525,
+};
+const controller: Controller = new Controller({
   client,
   options: {
     namespaces: config.namespaces,
@@ -50,6 +63,23 @@ const controller = new Controller({
   recorder,
   metrics,
   log,
+  hooks: { identityExtras: (identity) => identityExtrasHook(client, controller, endpointAddress)(identity) },
+});
+
+// The send endpoint: every replica serves it from its own caches.
+const directory = createDirectory(controller, { apiBaseUrls: config.apiBaseUrls });
+const pipeline = createPipeline({ client, directory, log, metrics });
+const httpDoor = createHttpDoor({ pipeline, log });
+const smtpDoor = createSmtpDoor({
+  pipeline,
+  directory,
+  log,
+  port: config.smtpPort,
+  host: config.bindAddress,
+  maxMessageBytes: config.maxMessageBytes,
+  ...(config.smtpTls
+    ? { tls: { cert: readFileSync(config.smtpTls.certFile, 'utf8'), key: readFileSync(config.smtpTls.keyFile, 'utf8') } }
+    : {}),
 });
 
 let draining = false;
@@ -65,7 +95,12 @@ const health = await startHealthServer(
   },
   metrics.registry,
 );
-log.info({ healthPort: config.healthPort, namespaces: config.namespaces.length ? config.namespaces : 'all' }, 'postmaster started');
+await httpDoor.listen(config.httpPort, config.bindAddress);
+await smtpDoor.listen();
+log.info(
+  { healthPort: config.healthPort, httpPort: config.httpPort, smtpPort: config.smtpPort, namespaces: config.namespaces.length ? config.namespaces : 'all' },
+  'postmaster started',
+);
 
 const shutdown = new AbortController();
 const startReconciling = () => {
@@ -97,8 +132,15 @@ const elected = config.leaderElection
 
 async function stop(signal: string): Promise<void> {
   if (draining) return;
+  // Readiness fails first, so Services stop routing here before the doors refuse work.
   draining = true;
-  log.info({ signal }, 'shutting down');
+  log.info({ signal, inFlight: pipeline.inFlight }, 'shutting down: draining the send endpoint');
+  await sleep(config.drainDelayMs);
+  httpDoor.startDraining();
+  smtpDoor.stopAccepting();
+  await pipeline.drain();
+  await Promise.all([smtpDoor.close(), httpDoor.close()]);
+  await pipeline.close();
   shutdown.abort();
   await elected;
   await controller.stopInformers();

@@ -16,6 +16,11 @@ export class Dependencies {
     }
   }
 
+  /** Adds to what `dependent` depends on, keeping what it had. */
+  add(dependent: string, refs: Iterable<string>): void {
+    this.set(dependent, [...(this.byDependent.get(dependent) ?? []), ...refs]);
+  }
+
   delete(dependent: string): void {
     for (const ref of this.byDependent.get(dependent) ?? []) {
       const users = this.byRef.get(ref);

@@ -164,6 +164,9 @@ export class Controller implements World {
     const [kind, ns, name] = key.split('/') as [OurKind, string, string];
     const obj = this.informerFor(kind).get(ns, name);
     if (!obj) return {};
+    // Known from the spec alone: registered before the reconcile, so a change that
+    // lands while it runs (a server turning Ready) still requeues it afterwards.
+    this.deps.add(key, specRefs(kind, obj));
     const started = performance.now();
     const ctx: ReconcileContext = { world: this, tester: this.tester, tests: this.tests, now: new Date() };
     let out: ReconcileOutput<Record<string, unknown>>;
@@ -175,7 +178,8 @@ export class Controller implements World {
     } finally {
       this.metrics.reconcileDuration.observe({ kind }, (performance.now() - started) / 1000);
     }
-    this.deps.set(key, out.refs);
+    this.deps.set(key, [...specRefs(kind, obj), ...out.refs]);
+    this.log.debug({ key, retry: out.retry, ms: Math.round(performance.now() - started) }, 'reconciled');
     const previous = obj.status as Record<string, unknown> | undefined;
     const written = await patchStatus(this.client, ourResource[kind], ns, name, previous, out.status);
     if (written) {
@@ -218,6 +222,36 @@ export class Controller implements World {
       const type = c.status === 'True' ? 'Normal' : 'Warning';
       const message = c.type === 'Ready' ? c.message : `${c.type}: ${c.message}`;
       await this.recorder.record(obj as Ours & KubeObject, type, c.reason, message);
+    }
+  }
+}
+
+/** What an object references by its spec: Secrets, targets, servers. */
+function specRefs(kind: OurKind, obj: Ours): string[] {
+  const ns = obj.metadata.namespace;
+  const secret = (name: string | undefined) => (name ? [refKey.secret(ns, name)] : []);
+  switch (kind) {
+    case 'SmtpTarget': {
+      const { spec } = obj as SmtpTarget;
+      return [...secret(spec.credentials?.secretRef.name), ...secret(spec.tls?.caSecretRef?.name)];
+    }
+    case 'EmailServer': {
+      const { spec } = obj as EmailServer;
+      return [
+        ...secret(spec.sendgrid?.apiKeySecretRef.name),
+        ...secret(spec.sparkpost?.apiKeySecretRef.name),
+        ...secret(spec.incoming?.credentials.secretRef.name),
+        ...secret(spec.incoming?.tls?.caSecretRef?.name),
+        ...(spec.smtp ? [refKey.smtpTarget(ns, spec.smtp.targetRef.name)] : []),
+        ...(spec.fallback ? [refKey.smtpTarget(ns, spec.fallback.smtpTargetRef.name)] : []),
+      ];
+    }
+    case 'SenderIdentity': {
+      const { spec } = obj as SenderIdentity;
+      const server = spec.serverRef
+        ? refKey.emailServer(spec.serverRef.namespace ?? ns, spec.serverRef.name)
+        : refKey.defaultServer(ns);
+      return [server, refKey.namespace(ns), ...secret(spec.smtpCredentials?.secretName)];
     }
   }
 }
