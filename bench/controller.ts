@@ -19,7 +19,14 @@ import { execFileSync } from 'node:child_process';
 const scales = process.argv.slice(2).map(Number).filter((n) => n > 0);
 const runs = scales.length > 0 ? scales : [1, 2];
 
-const sink = new SMTPServer({ authOptional: true, disabledCommands: ['STARTTLS'], logger: false, onData: (s, _x, cb) => s.resume().on('end', () => cb()) });
+const sink = new SMTPServer({
+  authOptional: true,
+  allowInsecureAuth: true,
+  disabledCommands: ['STARTTLS'],
+  logger: false,
+  onAuth: (auth, _session, cb) => cb(null, { user: auth.username }),
+  onData: (s, _x, cb) => s.resume().on('end', () => cb()),
+});
 await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r));
 const sinkPort = (sink.server.address() as { port: number }).port;
 

@@ -42,6 +42,10 @@ export async function startCluster(opts: StartOptions = {}): Promise<Cluster> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'postmaster-apiserver-'));
   const args = ['--data-dir', dataDir, '--port', String(opts.port ?? 0)];
   const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  // Never outlive the process that started it, even when that one dies of an error.
+  const reap = () => child.kill('SIGKILL');
+  process.once('exit', reap);
+  child.once('exit', () => process.removeListener('exit', reap));
   let stderrTail = '';
   child.stderr?.on('data', (chunk: Buffer) => {
     if (opts.verbose) process.stderr.write(chunk);

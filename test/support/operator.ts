@@ -44,6 +44,10 @@ export async function startOperator(opts: OperatorOptions): Promise<Operator> {
   ];
   // process.execPath is the Node the tests run on: the pinned one under npm scripts.
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
+  // Never outlive the process that started it, even when that one dies of an error.
+  const reap = () => child.kill('SIGKILL');
+  process.once('exit', reap);
+  child.once('exit', () => process.removeListener('exit', reap));
   let output = '';
   child.stdout?.on('data', (c: Buffer) => (output += c.toString()));
   child.stderr?.on('data', (c: Buffer) => (output += c.toString()));

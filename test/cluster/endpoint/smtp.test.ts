@@ -4,6 +4,7 @@
 // every byte and every reply is the test's own.
 import { KubeConfig } from '@kubernetes/client-node';
 import { simpleParser } from 'mailparser';
+import { createTransport } from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SenderIdentity } from '../../../src/api/index.ts';
 import { Controller } from '../../../src/controller/manager.ts';
@@ -305,6 +306,31 @@ describe('ServiceAccount token as the password', () => {
     expect(got.headers.get('from')).toEqual(['Weekly Reports <reports@example.com>']);
     expect(got.headers.get('subject')).toEqual(['Weekly report']);
     expect(got.body).toContain('All green.');
+  });
+
+  it('nodemailer, as applications use it, sends with the token as password', async () => {
+    const before = sink.messages.length;
+    const client = createTransport({ host: '127.0.0.1', port, secure: false, ignoreTLS: true, auth: { user: 'reports', pass: grafanaToken } });
+    try {
+      const info = await client.sendMail({
+        from: 'reports@example.com',
+        to: 'Ann Example <ann@example.org>',
+        subject: 'Sent by nodemailer',
+        text: 'plain part',
+        html: '<p>html part</p>',
+        attachments: [{ filename: 'data.bin', content: Buffer.from([0, 1, 2, 250, 251]) }],
+      });
+      expect(info.response).toMatch(/^250 /);
+    } finally {
+      client.close();
+    }
+    expect(sink.messages).toHaveLength(before + 1);
+    const parsed = await simpleParser(sink.messages.at(-1)!.raw);
+    expect(parsed.from?.text).toBe('Weekly Reports <reports@example.com>');
+    expect(parsed.subject).toBe('Sent by nodemailer');
+    expect(parsed.text?.trim()).toBe('plain part');
+    expect(parsed.html).toContain('<p>html part</p>');
+    expect(parsed.attachments.map((a) => [a.filename, [...a.content]])).toEqual([['data.bin', [0, 1, 2, 250, 251]]]);
   });
 
   // Authentication worked (the token is valid), authorization did not: 550 5.7.1 "delivery
