@@ -326,7 +326,7 @@ describe('ServiceAccount token as the password', () => {
     }
     expect(sink.messages).toHaveLength(before + 1);
     const parsed = await simpleParser(sink.messages.at(-1)!.raw);
-    expect(parsed.from?.text).toBe('Weekly Reports <reports@example.com>');
+    expect(parsed.from?.value).toEqual([{ name: 'Weekly Reports', address: 'reports@example.com' }]);
     expect(parsed.subject).toBe('Sent by nodemailer');
     expect(parsed.text?.trim()).toBe('plain part');
     expect(parsed.html).toContain('<p>html part</p>');
