@@ -6,6 +6,8 @@ import type { Condition, ConditionStatus } from '../api/index.ts';
 export const READY = 'Ready';
 export const RECONCILING = 'Reconciling';
 export const STALLED = 'Stalled';
+/** Referenced objects (targets, servers) exist and may be used. Shared by the kinds that reference. */
+export const REFERENCES_RESOLVED = 'ReferencesResolved';
 
 /** How a specific condition weighs in the Ready summary. */
 export type Severity =

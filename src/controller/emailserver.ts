@@ -3,7 +3,7 @@
 import type { EmailServer, EmailServerSpec, EmailServerStatus, SmtpTarget } from '../api/index.ts';
 import { parseDuration } from '../kube/backoff.ts';
 import type { ApiAccount, MailboxEndpoint } from '../providers/types.ts';
-import { failed, findCondition, ok, READY, summarize, unknown, type Observation } from './conditions.ts';
+import { failed, findCondition, ok, READY, REFERENCES_RESOLVED, summarize, unknown, type Observation } from './conditions.ts';
 import { credentialRefs, login, tlsOptions, tlsRefs } from './endpoints.ts';
 import { resolveSecrets, secretValueKey, type SecretKeyRef } from './secrets.ts';
 import { CONNECTED, type ReconcileContext, type ReconcileOutput } from './smtptarget.ts';
@@ -12,7 +12,6 @@ import { senderRoute } from './senderidentity.ts';
 import { handleTestMessage } from './testmessage.ts';
 import { refKey, type World } from './world.ts';
 
-export const REFERENCES_RESOLVED = 'ReferencesResolved';
 export const FALLBACK_CONNECTED = 'FallbackConnected';
 export const INCOMING_CONNECTED = 'IncomingConnected';
 

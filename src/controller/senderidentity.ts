@@ -2,7 +2,7 @@
 // this namespace and is Ready, and the address is verified where mail leaves.
 import type { EmailServer, LabelSelector, SenderIdentity, SenderIdentityStatus } from '../api/index.ts';
 import { parseDuration } from '../kube/backoff.ts';
-import { failed, findCondition, ok, READY, summarize, unknown, type Observation } from './conditions.ts';
+import { failed, findCondition, ok, READY, REFERENCES_RESOLVED, summarize, unknown, type Observation } from './conditions.ts';
 import { apiAccount, apiKeyRef, describeKey, type EmailServerOptions } from './emailserver.ts';
 import { resolveSmtpTarget } from './endpoints.ts';
 import { resolveSecrets } from './secrets.ts';
@@ -10,7 +10,6 @@ import type { ReconcileContext, ReconcileOutput } from './smtptarget.ts';
 import { observe, type SenderRoute } from './tester.ts';
 import { refKey, type World } from './world.ts';
 
-export const REFERENCES_RESOLVED = 'ReferencesResolved';
 export const SERVER_READY = 'ServerReady';
 export const VERIFIED = 'Verified';
 

@@ -3,24 +3,13 @@
 // values included (only the hash is kept), so a rotated password or API key makes
 // a new transport; the old one is closed once the sends using it are done.
 import type { SenderRoute } from '../controller/tester.ts';
-import { SendGridTransport } from '../providers/sendgrid/transport.ts';
-import { SmtpTransport } from '../providers/smtp/transport.ts';
-import { SparkPostTransport } from '../providers/sparkpost/transport.ts';
+import { transportFor } from '../providers/tester.ts';
 import type { Transport } from '../providers/types.ts';
 import { fingerprint } from './idempotency.ts';
 
 export type TransportFactory = (route: SenderRoute) => Transport;
 
-export const defaultTransportFactory: TransportFactory = (route) => {
-  switch (route.provider) {
-    case 'SMTP':
-      return new SmtpTransport(route.endpoint);
-    case 'SendGrid':
-      return new SendGridTransport(route.account);
-    case 'SparkPost':
-      return new SparkPostTransport(route.account);
-  }
-};
+export const defaultTransportFactory: TransportFactory = transportFor;
 
 interface Slot {
   hash: string;
