@@ -31,18 +31,17 @@ export const secretValueKey = (ref: { name: string; key: string }) => `${ref.nam
 export function resolveSecrets(world: World, namespace: string, refs: readonly SecretKeyRef[]): ResolvedSecrets {
   const values = new Map<string, string>();
   const problems: { reason: string; message: string }[] = [];
+  // A missing Secret is told once, listing every field that needs it.
   const missing = new Map<string, string[]>();
   for (const ref of refs) {
     const where = `Secret "${namespace}/${ref.name}"`;
     const secret = world.secret(namespace, ref.name);
     if (!secret) {
-      // One message per missing Secret, listing every field that needs it.
       const fields = missing.get(ref.name);
       if (fields) fields.push(ref.field);
       else {
-        const list = [ref.field];
-        missing.set(ref.name, list);
-        problems.push({ reason: SecretReason.NotFound, get message() { return `${where} not found (needed for ${list.join(', ')})`; } });
+        missing.set(ref.name, [ref.field]);
+        problems.push({ reason: SecretReason.NotFound, message: ref.name });
       }
       continue;
     }
@@ -57,6 +56,11 @@ export function resolveSecrets(world: World, namespace: string, refs: readonly S
       continue;
     }
     values.set(secretValueKey(ref), value);
+  }
+  for (const p of problems) {
+    if (p.reason === SecretReason.NotFound) {
+      p.message = `Secret "${namespace}/${p.message}" not found (needed for ${missing.get(p.message)!.join(', ')})`;
+    }
   }
   const uniqueRefs = [...new Set(refs.map((r) => refKey.secret(namespace, r.name)))];
   if (problems.length > 0) {

@@ -63,7 +63,9 @@ export class TestCache {
     const hash = createHash('sha256').update(JSON.stringify(inputs)).digest('hex');
     const cached = this.entries.get(key);
     const failedTransiently = isTransientFailure(cached?.result);
-    if (cached && cached.hash === hash && now - cached.at < intervalMs && !failedTransiently) {
+    // Requeues come back after the interval ±10% jitter: a result counts as due a little early,
+    // so a requeue that lands at 0.9× the interval re-tests instead of waiting a whole interval more.
+    if (cached && cached.hash === hash && now - cached.at < intervalMs * 0.85 && !failedTransiently) {
       return { result: cached.result as R, at: cached.at, fresh: false };
     }
     const result = await test();

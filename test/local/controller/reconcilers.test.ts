@@ -175,3 +175,19 @@ describe('SenderIdentity', () => {
     expect(cond(refused.status.conditions, 'Stalled')).toMatchObject({ status: 'True' });
   });
 });
+
+describe('TestCache', () => {
+  it('re-tests when inputs change or the interval (less its jitter) has passed, not otherwise', async () => {
+    const cache = new TestCache();
+    let runs = 0;
+    const test = async () => ++runs;
+    await cache.run('k', { a: 1 }, 60_000, 0, test);
+    await cache.run('k', { a: 1 }, 60_000, 30_000, test);
+    expect(runs).toBe(1);
+    await cache.run('k', { a: 2 }, 60_000, 31_000, test);
+    expect(runs).toBe(2);
+    // A requeue jittered to 0.9× the interval still re-tests.
+    await cache.run('k', { a: 2 }, 60_000, 31_000 + 54_000, test);
+    expect(runs).toBe(3);
+  });
+});
