@@ -8,7 +8,10 @@ import { startOperator, type Operator } from '../../support/operator.ts';
 import { FakeSendGridApi, type RunningFake } from '../../support/sendgrid-api.ts';
 import { FakeSparkPostApi } from '../../support/sparkpost-api.ts';
 import { startSmtpSink, type SmtpSink } from '../../support/smtp-sink.ts';
+import { expectNoLeaks } from '../../support/no-leaks.ts';
 import { eventually, getCondition, getObject } from '../../support/wait.ts';
+
+expectNoLeaks();
 
 const SG_GOOD = 'SG.good-key-for-tests';
 const SG_NOSEND = 'SG.key-without-mail-send';
@@ -154,6 +157,22 @@ describe('provider API checks', () => {
     sendgrid.clearFailure();
     // Backoff retries bring it back without anyone touching it.
     await eventually(async () => expect(await getCondition('emailserver', ns, 'sendgrid-503', 'Ready')).toMatchObject({ status: 'True' }), 30_000);
+  });
+});
+
+describe('SparkPost trouble', () => {
+  it.each([
+    [500, 'ProviderUnavailable'],
+    [429, 'RateLimited'],
+  ])('a %s from SparkPost is transient (%s): Reconciling, not Stalled', async (code, reason) => {
+    const name = `sparkpost-${code}`;
+    // Only this server's checks fail: the path names the IP pool only it uses.
+    sparkEu.failWith({ status: code, path: new RegExp(`/ip-pools/pool-${code}$`) });
+    await apply(ns, resource('EmailServer', name, { provider: 'SparkPost', sparkpost: { apiKeySecretRef: { name: 'sp-good' }, region: 'EU', ipPool: `pool-${code}` } }));
+    expect(await settled('emailserver', name, 'Connected')).toMatchObject({ status: 'False', reason });
+    expect(await getCondition('emailserver', ns, name, 'Reconciling')).toMatchObject({ status: 'True' });
+    expect(await getCondition('emailserver', ns, name, 'Stalled')).toBeUndefined();
+    sparkEu.clearFailure();
   });
 });
 

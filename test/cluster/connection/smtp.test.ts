@@ -8,7 +8,10 @@ import { startPostfix, type Postfix } from '../../support/postfix.ts';
 import { testPki } from '../../support/smtp-certs.ts';
 import { startSmtpSink, type SmtpSink } from '../../support/smtp-sink.ts';
 import { closedPort, silentServer, type SilentServer } from '../../support/smtp-sockets.ts';
+import { expectNoLeaks } from '../../support/no-leaks.ts';
 import { eventually, getCondition, getObject } from '../../support/wait.ts';
+
+expectNoLeaks();
 
 const LOGIN = { username: 'relay-user', password: 'correct-horse-battery' };
 let ns: string;
