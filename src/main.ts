@@ -33,10 +33,19 @@ function configure(): Config {
 const config = configure();
 
 const log = createLogger(config.logLevel);
-const kc = new KubeConfig();
-if (config.kubeconfig) kc.loadFromFile(config.kubeconfig);
-else kc.loadFromCluster();
-const client = new KubeClient(kc);
+function kubeClient(): KubeClient {
+  const kc = new KubeConfig();
+  try {
+    if (config.kubeconfig) kc.loadFromFile(config.kubeconfig);
+    else kc.loadFromCluster();
+    return new KubeClient(kc);
+  } catch (err) {
+    const source = config.kubeconfig ? `kubeconfig "${config.kubeconfig}"` : 'the in-cluster configuration';
+    process.stderr.write(`postmaster: cannot load ${source}: ${(err as Error).message}\n`);
+    process.exit(2);
+  }
+}
+const client = kubeClient();
 const metrics = createMetrics();
 const recorder = new EventRecorder(
   client,

@@ -32,6 +32,8 @@ export interface ControllerHooks {
 
 type Ours = SmtpTarget | EmailServer | SenderIdentity;
 
+export const SECRET_FIELD_SELECTOR = 'type!=helm.sh/release.v1,type!=kubernetes.io/service-account-token';
+
 export class Controller implements World {
   readonly smtpTargets: Informer<SmtpTarget & KubeObject>;
   readonly emailServersInformer: Informer<EmailServer & KubeObject>;
@@ -73,7 +75,8 @@ export class Controller implements World {
     this.smtpTargets = new Informer(this.client, resources.smtpTarget, informerOpts, this.log);
     this.emailServersInformer = new Informer(this.client, resources.emailServer, informerOpts, this.log);
     this.senderIdentities = new Informer(this.client, resources.senderIdentity, informerOpts, this.log);
-    this.secrets = new Informer(this.client, resources.secret, informerOpts, this.log);
+    // Helm release and legacy token Secrets are never referenced and can be large: not cached.
+    this.secrets = new Informer(this.client, resources.secret, { ...informerOpts, fieldSelector: SECRET_FIELD_SELECTOR }, this.log);
     // Namespace labels decide allowedNamespaces selectors; namespaces are cluster-scoped.
     this.namespaces = new Informer(this.client, resources.namespace, { ...informerOpts, namespaces: [] }, this.log);
     this.wireEvents();

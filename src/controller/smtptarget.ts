@@ -50,7 +50,10 @@ export async function reconcileSmtpTarget(target: SmtpTarget, ctx: ReconcileCont
     observations.push(unknown(CONNECTED, 'SecretsNotResolved', 'Not tested until the referenced Secrets resolve.', 'info'));
   }
 
-  const tlsNote = spec.tls?.insecureSkipVerify ? ' WARNING: tls.insecureSkipVerify is set; the certificate is not verified.' : '';
+  let tlsNote = spec.tls?.insecureSkipVerify ? ' WARNING: tls.insecureSkipVerify is set; the certificate is not verified.' : '';
+  if ((spec.security ?? 'STARTTLS') === 'None' && spec.credentials) {
+    tlsNote += ' WARNING: security is None, so the password crosses the network in plain text.';
+  }
   const status: SmtpTargetStatus = {
     observedGeneration: meta.generation ?? 0,
     conditions: summarize(

@@ -33,6 +33,7 @@ export interface InformerOptions {
   /** Server-side watch timeout; a watch silent past it (plus slack) is restarted. */
   watchTimeoutSeconds: number;
   labelSelector?: string;
+  fieldSelector?: string;
 }
 
 interface ListResponse<T> {
@@ -120,6 +121,7 @@ export class Informer<T extends KubeObject> {
   private async relist(namespace: string): Promise<string> {
     const list = await this.client.get<ListResponse<T>>(collectionPath(this.resource, namespace || undefined), {
       labelSelector: this.opts.labelSelector,
+      fieldSelector: this.opts.fieldSelector,
     });
     const seen = new Set<string>();
     for (const item of list.items) {
@@ -150,6 +152,7 @@ export class Informer<T extends KubeObject> {
           allowWatchBookmarks: true,
           timeoutSeconds: this.opts.watchTimeoutSeconds,
           labelSelector: this.opts.labelSelector,
+          fieldSelector: this.opts.fieldSelector,
         },
         (e: WatchEvent<T>) => {
           clearTimeout(quiet);
