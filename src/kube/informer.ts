@@ -142,7 +142,8 @@ export class Informer<T extends KubeObject> {
     const onAbort = () => watchAbort.abort();
     signal.addEventListener('abort', onAbort, { once: true });
     // A watch that delivers nothing (not even its own end) past its timeout is dead: restart it.
-    const silenceMs = (this.opts.watchTimeoutSeconds + 30) * 1000;
+    const timeoutMs = this.opts.watchTimeoutSeconds * 1000;
+    const silenceMs = timeoutMs + Math.min(30_000, timeoutMs);
     let quiet = setTimeout(() => watchAbort.abort(), silenceMs);
     try {
       await this.client.watch<T>(
