@@ -72,7 +72,7 @@ const controller: Controller = new Controller({
   recorder,
   metrics,
   log,
-  hooks: { identityExtras: (identity) => identityExtrasHook(client, controller, endpointAddress)(identity) },
+  hooks: { identityExtras: identityExtrasHook(client, (ns, name) => controller.secret(ns, name), endpointAddress) },
 });
 
 // The send endpoint: every replica serves it from its own caches.

@@ -114,7 +114,7 @@ export async function reconcileEmailServer(
 
   const status: EmailServerStatus = { observedGeneration: meta.generation ?? 0, conditions: [] };
   const previous = server.status;
-  const test = await handleTestMessage(server, senderRoute(ctx.world, server, opts).route, ctx);
+  const test = await handleTestMessage(server, () => senderRoute(ctx.world, server, opts).route, ctx);
   if (test.testMessage) status.testMessage = test.testMessage;
   let tested = false;
 

@@ -18,7 +18,8 @@ const ADDRESS = /^[^\s<>()[\],;:"@]+@[A-Za-z0-9.-]+\.[A-Za-z0-9-]+$/;
 /** Sends the requested test message if the annotation asks for one not yet handled. */
 export async function handleTestMessage(
   server: EmailServer,
-  route: SenderRoute | undefined,
+  /** Called only when a message is to be sent: resolving the route decodes Secrets. */
+  route: () => SenderRoute | undefined,
   ctx: ReconcileContext,
 ): Promise<{ testMessage?: TestMessage; events: Events }> {
   const value = server.metadata.annotations?.[TEST_TO_ANNOTATION]?.trim();
@@ -36,10 +37,11 @@ export async function handleTestMessage(
     return fail('TestMessageInvalid', `Annotation ${TEST_TO_ANNOTATION} must be an email address (or "true" with spec.testRecipient set); got "${word}".`);
   }
   if (!server.spec.senderEmail) return fail('TestMessageInvalid', 'Set spec.senderEmail: a test message needs a From address.');
-  if (!route) return fail('TestMessageNotSent', 'The server\'s route could not be resolved (see its conditions); no test message was sent.');
+  const resolved = route();
+  if (!resolved) return fail('TestMessageNotSent', 'The server\'s route could not be resolved (see its conditions); no test message was sent.');
 
   const where = `EmailServer "${server.metadata.namespace}/${server.metadata.name}"`;
-  const result = await ctx.tester.sendTest(route, {
+  const result = await ctx.tester.sendTest(resolved, {
     from: { name: 'postmaster', address: server.spec.senderEmail },
     to: [recipient],
     subject: `postmaster test message from ${where}`,

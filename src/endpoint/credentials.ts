@@ -82,7 +82,8 @@ export async function ensureCredentialsSecret(
 /** The controller hook that fills a SenderIdentity's endpoint status and writes its credentials Secret. */
 export function identityExtrasHook(
   client: KubeClient,
-  secrets: { secret(namespace: string, name: string): Secret | undefined },
+  /** Read at call time, so the hook can be built before the cache it reads from. */
+  secret: (namespace: string, name: string) => Secret | undefined,
   address: EndpointAddress,
 ): (identity: SenderIdentity) => Promise<IdentityExtras> {
   return async (identity) => {
@@ -93,7 +94,7 @@ export function identityExtrasHook(
       extras.smtpCredentialsSecret = await ensureCredentialsSecret(
         client,
         identity,
-        secrets.secret(identity.metadata.namespace, wanted),
+        secret(identity.metadata.namespace, wanted),
         address,
       );
     } catch (err) {
