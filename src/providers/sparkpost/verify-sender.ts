@@ -4,9 +4,8 @@
 import type { ApiAccount, CheckResult } from '../types.ts';
 import {
   ProviderReason,
-  domainOf,
-  elapsedSince,
   emptyKeyResult,
+  startSenderCheck,
   type ProviderCheckOptions,
   type SenderFacts,
 } from '../http-errors.ts';
@@ -36,24 +35,9 @@ export async function verifySparkPostSender(
   const checkedAt = new Date().toISOString();
   if (!account.apiKey?.trim()) return emptyKeyResult('SparkPost', opts.describeKey);
   const s = sparkPostSession(account, opts);
-  const normalized = address.trim().toLowerCase();
-  const facts = (extra: Partial<SenderFacts> = {}): SenderFacts => ({
-    checkedAt,
-    latencyMs: elapsedSince(started),
-    endpoint: s.endpoint,
-    address: normalized,
-    ...extra,
-  });
-  const domain = domainOf(normalized);
-  if (!domain) {
-    return {
-      ok: false,
-      reason: ProviderReason.InvalidSenderAddress,
-      message: `"${address}" is not an email address with a domain; set a sender address such as noreply@example.com.`,
-      transient: false,
-      facts: facts(),
-    };
-  }
+  const opening = startSenderCheck(s.endpoint, address, started, checkedAt);
+  if (opening.refused) return opening.refused;
+  const { normalized, domain, facts } = opening;
 
   const what = `GET /api/v1/sending-domains/${domain}`;
   const r = await s.call((sdk) => sdk.sendingDomains.get(encodeURIComponent(domain)));
