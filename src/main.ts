@@ -17,6 +17,7 @@ import { KubeClient } from './kube/rest.ts';
 import { createLogger } from './log.ts';
 import { createMetrics } from './metrics.ts';
 import { createConnectionTester } from './providers/tester.ts';
+import { ClusterCache } from './routing/cache.ts';
 
 function configure(): Config {
   try {
@@ -57,14 +58,14 @@ const endpointAddress = {
   httpPath: '/v1/messages',
   smtpPort: 2525,
 };
-const controller: Controller = new Controller({
+const routing = { apiBaseUrls: config.apiBaseUrls };
+const cache = new ClusterCache(client, { namespaces: config.namespaces, resyncMs: config.resyncMs, watchTimeoutSeconds: 300 }, log);
+const controller = new Controller({
   client,
+  cache,
   options: {
-    namespaces: config.namespaces,
-    resyncMs: config.resyncMs,
-    watchTimeoutSeconds: 300,
     queue: { workers: config.workers, baseRetryMs: 1000, maxRetryMs: 5 * 60_000 },
-    emailServer: { apiBaseUrls: config.apiBaseUrls },
+    routing,
   },
   tester: config.connectionTests
     ? createConnectionTester({ maxConcurrent: config.maxConcurrentTests, stepTimeoutMs: config.checkStepTimeoutMs })
@@ -72,11 +73,11 @@ const controller: Controller = new Controller({
   recorder,
   metrics,
   log,
-  hooks: { identityExtras: identityExtrasHook(client, (ns, name) => controller.secret(ns, name), endpointAddress) },
+  hooks: { identityExtras: identityExtrasHook(client, cache.secret, endpointAddress) },
 });
 
 // The send endpoint: every replica serves it from its own caches.
-const directory = createDirectory(controller, { apiBaseUrls: config.apiBaseUrls });
+const directory = createDirectory(cache, routing);
 const pipeline = createPipeline({ client, directory, log, metrics });
 const httpDoor = createHttpDoor({ pipeline, log });
 const smtpDoor = createSmtpDoor({
@@ -92,14 +93,14 @@ const smtpDoor = createSmtpDoor({
 });
 
 let draining = false;
-controller.startInformers();
+cache.start();
 const health = await startHealthServer(
   config.healthPort,
   config.bindAddress,
   {
     ready: () => {
       if (draining) return { ok: false, detail: 'shutting down' };
-      return controller.hasSynced() ? { ok: true, detail: 'ok' } : { ok: false, detail: 'caches not synced' };
+      return cache.hasSynced() ? { ok: true, detail: 'ok' } : { ok: false, detail: 'caches not synced' };
     },
   },
   metrics.registry,
@@ -152,7 +153,7 @@ async function stop(signal: string): Promise<void> {
   await pipeline.close();
   shutdown.abort();
   await elected;
-  await controller.stopInformers();
+  await cache.stop();
   await health.close();
   client.close();
   log.info('stopped');

@@ -5,6 +5,7 @@ import { senderIdentityKind } from './senderidentity.ts';
 import { smtpTargetKind } from './smtptarget.ts';
 
 export * from './common.ts';
+export * from './conditions.ts';
 export type { EmailServer, EmailServerSpec, EmailServerStatus, Provider, LabelSelector } from './emailserver.ts';
 export type { SenderIdentity, SenderIdentitySpec, SenderIdentityStatus } from './senderidentity.ts';
 export type { SmtpTarget, SmtpTargetSpec, SmtpTargetStatus, SmtpConnectionFacts } from './smtptarget.ts';

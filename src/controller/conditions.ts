@@ -1,11 +1,8 @@
 // Pure functions over status conditions, with Flux / kstatus semantics:
 // lastTransitionTime moves only when status flips; Ready summarises;
 // Reconciling while work is under way; Stalled when only a change can help.
-import type { Condition, ConditionStatus } from '../api/index.ts';
+import { findCondition, READY, RECONCILING, STALLED, type Condition, type ConditionStatus } from '../api/index.ts';
 
-export const READY = 'Ready';
-export const RECONCILING = 'Reconciling';
-export const STALLED = 'Stalled';
 /** Referenced objects (targets, servers) exist and may be used. Shared by the kinds that reference. */
 export const REFERENCES_RESOLVED = 'ReferencesResolved';
 
@@ -52,10 +49,6 @@ export const unknown = (type: string, reason: string, message: string, severity:
   message,
   severity,
 });
-
-export function findCondition(conditions: readonly Condition[] | undefined, type: string): Condition | undefined {
-  return conditions?.find((c) => c.type === type);
-}
 
 /** Sets one condition, keeping lastTransitionTime unless the status changed. */
 export function setCondition(

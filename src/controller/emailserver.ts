@@ -1,16 +1,18 @@
 // EmailServer: its Secrets resolve, its SmtpTargets exist and are Ready (or its
 // provider API accepts the key), fallback and mailbox are tested alongside.
-import type { EmailServer, EmailServerSpec, EmailServerStatus, SmtpTarget } from '../api/index.ts';
+import { findCondition, READY, type EmailServer, type EmailServerStatus, type SmtpTarget } from '../api/index.ts';
 import { parseDuration } from '../kube/backoff.ts';
-import type { ApiAccount, MailboxEndpoint } from '../providers/types.ts';
-import { failed, findCondition, ok, READY, REFERENCES_RESOLVED, summarize, unknown, type Observation } from './conditions.ts';
-import { credentialRefs, login, tlsOptions, tlsRefs } from './endpoints.ts';
-import { resolveSecrets, secretValueKey, type SecretKeyRef } from './secrets.ts';
+import type { MailboxEndpoint } from '../providers/types.ts';
+import { apiAccount, apiBlock, apiKeyRef, describeKey, type RoutingOptions } from '../routing/api-account.ts';
+import { serverRoute } from '../routing/route.ts';
+import { resolveSecrets } from '../routing/secrets.ts';
+import { credentialRefs, login, tlsOptions, tlsRefs } from '../routing/smtp-target.ts';
+import { refKey, type World } from '../routing/world.ts';
+import { failed, ok, REFERENCES_RESOLVED, summarize, unknown, type Observation } from './conditions.ts';
+import { secretsObservation } from './secrets.ts';
 import { CONNECTED, type ReconcileContext, type ReconcileOutput } from './smtptarget.ts';
-import { observe, type ApiProvider } from './tester.ts';
-import { senderRoute } from './senderidentity.ts';
+import { observe } from './tester.ts';
 import { handleTestMessage } from './testmessage.ts';
-import { refKey, type World } from './world.ts';
 
 export const FALLBACK_CONNECTED = 'FallbackConnected';
 export const INCOMING_CONNECTED = 'IncomingConnected';
@@ -21,41 +23,6 @@ export const ServerReason = {
   TargetReady: 'SmtpTargetReady',
   ReferencesResolved: 'ReferencesResolved',
 } as const;
-
-/** The API block of an API provider, if that is the provider. */
-export function apiBlock(spec: EmailServerSpec): { provider: ApiProvider; block: NonNullable<EmailServerSpec['sendgrid']> } | undefined {
-  if (spec.provider === 'SendGrid' && spec.sendgrid) return { provider: 'SendGrid', block: spec.sendgrid };
-  if (spec.provider === 'SparkPost' && spec.sparkpost) return { provider: 'SparkPost', block: spec.sparkpost };
-  return undefined;
-}
-
-export function apiKeyRef(spec: EmailServerSpec): SecretKeyRef | undefined {
-  const api = apiBlock(spec);
-  if (!api) return undefined;
-  const field = `spec.${api.provider.toLowerCase()}.apiKeySecretRef`;
-  return { name: api.block.apiKeySecretRef.name, key: api.block.apiKeySecretRef.key ?? 'apiKey', field };
-}
-
-/** The API account of a server, when its key resolved. `baseUrls` override the public URLs (tests, proxies). */
-export function apiAccount(
-  spec: EmailServerSpec,
-  values: Map<string, string>,
-  baseUrls: Partial<Record<ApiProvider, Partial<Record<'US' | 'EU', string>>>>,
-): ApiAccount | undefined {
-  const api = apiBlock(spec);
-  const ref = apiKeyRef(spec);
-  if (!api || !ref) return undefined;
-  const apiKey = values.get(secretValueKey(ref));
-  if (!apiKey) return undefined;
-  const region = api.block.region ?? 'US';
-  const account: ApiAccount = { apiKey, region };
-  if (api.block.ipPool) account.ipPool = api.block.ipPool;
-  const baseUrl = baseUrls[api.provider]?.[region];
-  if (baseUrl) account.baseUrl = baseUrl;
-  return account;
-}
-
-export const describeKey = (namespace: string, ref: SecretKeyRef) => `Secret "${namespace}/${ref.name}" key "${ref.key}"`;
 
 /** Mirrors a referenced SmtpTarget's Ready condition. */
 function targetObservation(type: string, world: World, ns: string, name: string, gating: boolean): Observation {
@@ -77,14 +44,10 @@ function targetObservation(type: string, world: World, ns: string, name: string,
   return ok(type, ServerReason.TargetReady, `SmtpTarget "${ns}/${name}" is Ready: ${ready.message}`);
 }
 
-export interface EmailServerOptions {
-  apiBaseUrls: Partial<Record<ApiProvider, Partial<Record<'US' | 'EU', string>>>>;
-}
-
 export async function reconcileEmailServer(
   server: EmailServer,
   ctx: ReconcileContext,
-  opts: EmailServerOptions,
+  opts: RoutingOptions,
 ): Promise<ReconcileOutput<EmailServerStatus>> {
   const { metadata: meta, spec } = server;
   const ns = meta.namespace;
@@ -98,7 +61,7 @@ export async function reconcileEmailServer(
     ...credentialRefs(spec.incoming?.credentials, 'spec.incoming.credentials'),
     ...tlsRefs(spec.incoming?.tls, 'spec.incoming.tls'),
   ]);
-  observations.push(secrets.observation);
+  observations.push(secretsObservation(secrets));
   refs.push(...secrets.refs);
 
   // References: the SMTP target is gating; the fallback is reported, never gating.
@@ -114,7 +77,7 @@ export async function reconcileEmailServer(
 
   const status: EmailServerStatus = { observedGeneration: meta.generation ?? 0, conditions: [] };
   const previous = server.status;
-  const test = await handleTestMessage(server, () => senderRoute(ctx.world, server, opts).route, ctx);
+  const test = await handleTestMessage(server, () => serverRoute(ctx.world, server, opts).route, ctx);
   if (test.testMessage) status.testMessage = test.testMessage;
   let tested = false;
 

@@ -1,28 +1,29 @@
-// Wires informers, the work queue and the three reconcilers together:
+// Wires the cache's change events, the work queue and the three reconcilers together:
 // events -> queue keys -> reconcile -> one status patch -> events and requeue.
 import type { Logger } from 'pino';
 import type { Condition, EmailServer, SenderIdentity, SmtpTarget } from '../api/index.ts';
+import { READY, RECONCILING, STALLED } from '../api/index.ts';
 import type { EventRecorder } from '../kube/events.ts';
-import { errorText, Informer, type KubeObject } from '../kube/informer.ts';
+import { errorText, type Informer, type KubeObject } from '../kube/informer.ts';
 import type { KubeClient } from '../kube/rest.ts';
-import { ourResource, resources, type OurKind } from '../kube/resources.ts';
+import { ourResource, type OurKind } from '../kube/resources.ts';
 import { patchStatus } from '../kube/status.ts';
 import type { Metrics } from '../metrics.ts';
-import { RECONCILING, STALLED } from './conditions.ts';
+import type { ConnectionTester } from '../providers/tester.ts';
+import type { RoutingOptions } from '../routing/api-account.ts';
+import type { ClusterCache } from '../routing/cache.ts';
+import type { IdentityExtras } from '../routing/identity.ts';
+import { refKey } from '../routing/world.ts';
 import { Dependencies } from './dependencies.ts';
-import { reconcileEmailServer, type EmailServerOptions } from './emailserver.ts';
+import { reconcileEmailServer } from './emailserver.ts';
 import { WorkQueue, type ProcessResult, type QueueOptions } from './queue.ts';
-import { reconcileSenderIdentity, type IdentityExtras } from './senderidentity.ts';
+import { reconcileSenderIdentity } from './senderidentity.ts';
 import { reconcileSmtpTarget, type ReconcileContext, type ReconcileOutput } from './smtptarget.ts';
-import { TestCache, type ConnectionTester } from './tester.ts';
-import { refKey, type Namespace, type Secret, type World } from './world.ts';
+import { TestCache } from './tester.ts';
 
 export interface ControllerOptions {
-  namespaces: string[];
-  resyncMs: number;
-  watchTimeoutSeconds: number;
   queue: QueueOptions;
-  emailServer: EmailServerOptions;
+  routing: RoutingOptions;
 }
 
 export interface ControllerHooks {
@@ -32,14 +33,8 @@ export interface ControllerHooks {
 
 type Ours = SmtpTarget | EmailServer | SenderIdentity;
 
-export const SECRET_FIELD_SELECTOR = 'type!=helm.sh/release.v1,type!=kubernetes.io/service-account-token';
-
-export class Controller implements World {
-  readonly smtpTargets: Informer<SmtpTarget & KubeObject>;
-  readonly emailServersInformer: Informer<EmailServer & KubeObject>;
-  readonly senderIdentities: Informer<SenderIdentity & KubeObject>;
-  readonly secrets: Informer<Secret>;
-  readonly namespaces: Informer<Namespace>;
+export class Controller {
+  private readonly cache: ClusterCache;
   private readonly deps = new Dependencies();
   private readonly tests = new TestCache();
   private queue: WorkQueue | undefined;
@@ -53,6 +48,7 @@ export class Controller implements World {
 
   constructor(deps: {
     client: KubeClient;
+    cache: ClusterCache;
     options: ControllerOptions;
     tester: ConnectionTester;
     recorder: EventRecorder;
@@ -67,35 +63,8 @@ export class Controller implements World {
     this.metrics = deps.metrics;
     this.log = deps.log;
     this.hooks = deps.hooks ?? {};
-    const informerOpts = {
-      namespaces: this.opts.namespaces,
-      resyncMs: this.opts.resyncMs,
-      watchTimeoutSeconds: this.opts.watchTimeoutSeconds,
-    };
-    this.smtpTargets = new Informer(this.client, resources.smtpTarget, informerOpts, this.log);
-    this.emailServersInformer = new Informer(this.client, resources.emailServer, informerOpts, this.log);
-    this.senderIdentities = new Informer(this.client, resources.senderIdentity, informerOpts, this.log);
-    // Helm release and legacy token Secrets are never referenced and can be large: not cached.
-    this.secrets = new Informer(this.client, resources.secret, { ...informerOpts, fieldSelector: SECRET_FIELD_SELECTOR }, this.log);
-    // Namespace labels decide allowedNamespaces selectors; namespaces are cluster-scoped.
-    this.namespaces = new Informer(this.client, resources.namespace, { ...informerOpts, namespaces: [] }, this.log);
+    this.cache = deps.cache;
     this.wireEvents();
-  }
-
-  // World: reads from the caches.
-  secret = (ns: string, name: string) => this.secrets.get(ns, name);
-  smtpTarget = (ns: string, name: string) => this.smtpTargets.get(ns, name);
-  emailServer = (ns: string, name: string) => this.emailServersInformer.get(ns, name);
-  emailServers = (ns: string) => this.emailServersInformer.list(ns);
-  namespace = (name: string) => this.namespaces.get('', name);
-  senderIdentity = (ns: string, name: string) => this.senderIdentities.get(ns, name);
-
-  startInformers(): void {
-    for (const i of this.informers()) i.start();
-  }
-
-  hasSynced(): boolean {
-    return this.informers().every((i) => i.hasSynced());
   }
 
   /** Starts reconciling (when elected); the returned function stops it. */
@@ -118,16 +87,9 @@ export class Controller implements World {
     };
   }
 
-  async stopInformers(): Promise<void> {
-    await Promise.all(this.informers().map((i) => i.stop()));
-  }
-
-  private informers(): Informer<KubeObject>[] {
-    return [this.smtpTargets, this.emailServersInformer, this.senderIdentities, this.secrets, this.namespaces] as Informer<KubeObject>[];
-  }
-
   private informerFor(kind: OurKind): Informer<Ours & KubeObject> {
-    const map = { SmtpTarget: this.smtpTargets, EmailServer: this.emailServersInformer, SenderIdentity: this.senderIdentities };
+    const { smtpTargets, emailServersInformer, senderIdentities } = this.cache;
+    const map = { SmtpTarget: smtpTargets, EmailServer: emailServersInformer, SenderIdentity: senderIdentities };
     return map[kind] as Informer<Ours & KubeObject>;
   }
 
@@ -153,11 +115,11 @@ export class Controller implements World {
         if (kind === 'EmailServer') this.enqueue(this.deps.dependents(refKey.defaultServer(ns)));
       });
     }
-    this.secrets.onChange((event, secret, old) => {
+    this.cache.secrets.onChange((event, secret, old) => {
       if (event === 'update' && JSON.stringify(secret.data) === JSON.stringify(old?.data)) return;
       this.enqueue(this.deps.dependents(refKey.secret(secret.metadata.namespace ?? '', secret.metadata.name)));
     });
-    this.namespaces.onChange((event, ns, old) => {
+    this.cache.namespaces.onChange((event, ns, old) => {
       if (event === 'update' && JSON.stringify(ns.metadata.labels) === JSON.stringify(old?.metadata.labels)) return;
       this.enqueue(this.deps.dependents(refKey.namespace(ns.metadata.name)));
     });
@@ -171,7 +133,7 @@ export class Controller implements World {
     // lands while it runs (a server turning Ready) still requeues it afterwards.
     this.deps.add(key, specRefs(kind, obj));
     const started = performance.now();
-    const ctx: ReconcileContext = { world: this, tester: this.tester, tests: this.tests, now: new Date() };
+    const ctx: ReconcileContext = { world: this.cache, tester: this.tester, tests: this.tests, now: new Date() };
     let out: ReconcileOutput<Record<string, unknown>>;
     try {
       out = (await this.reconcile(kind, obj, ctx)) as ReconcileOutput<Record<string, unknown>>;
@@ -199,11 +161,11 @@ export class Controller implements World {
       case 'SmtpTarget':
         return reconcileSmtpTarget(obj as SmtpTarget, ctx);
       case 'EmailServer':
-        return reconcileEmailServer(obj as EmailServer, ctx, this.opts.emailServer);
+        return reconcileEmailServer(obj as EmailServer, ctx, this.opts.routing);
       case 'SenderIdentity': {
         const identity = obj as SenderIdentity;
         return (this.hooks.identityExtras?.(identity) ?? Promise.resolve({})).then((extras) =>
-          reconcileSenderIdentity(identity, ctx, this.opts.emailServer, extras),
+          reconcileSenderIdentity(identity, ctx, this.opts.routing, extras),
         );
       }
     }
@@ -214,16 +176,16 @@ export class Controller implements World {
    * when not), and a Warning for each specific condition that turns False.
    */
   private async recordTransitions(obj: Ours, before: Condition[], after: Condition[]): Promise<void> {
-    const ready = after.find((c) => c.type === 'Ready');
+    const ready = after.find((c) => c.type === READY);
     for (const c of after) {
       if (c.type === RECONCILING || c.type === STALLED) continue;
       const prev = before.find((p) => p.type === c.type);
       if (prev && prev.status === c.status && prev.reason === c.reason) continue;
-      if (c.type !== 'Ready' && c.status !== 'False') continue;
+      if (c.type !== READY && c.status !== 'False') continue;
       // The Ready event already tells this one.
-      if (c.type !== 'Ready' && ready?.status === 'False' && ready.reason === c.reason) continue;
+      if (c.type !== READY && ready?.status === 'False' && ready.reason === c.reason) continue;
       const type = c.status === 'True' ? 'Normal' : 'Warning';
-      const message = c.type === 'Ready' ? c.message : `${c.type}: ${c.message}`;
+      const message = c.type === READY ? c.message : `${c.type}: ${c.message}`;
       await this.recorder.record(obj as Ours & KubeObject, type, c.reason, message);
     }
   }

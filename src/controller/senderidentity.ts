@@ -1,136 +1,31 @@
 // SenderIdentity: its server resolves (named or the namespace default), admits
 // this namespace and is Ready, and the address is verified where mail leaves.
-import type { EmailServer, LabelSelector, SenderIdentity, SenderIdentityStatus } from '../api/index.ts';
+import { findCondition, READY, type SenderIdentity, type SenderIdentityStatus } from '../api/index.ts';
 import { parseDuration } from '../kube/backoff.ts';
-import { failed, findCondition, ok, READY, REFERENCES_RESOLVED, summarize, unknown, type Observation } from './conditions.ts';
-import { apiAccount, apiKeyRef, describeKey, type EmailServerOptions } from './emailserver.ts';
-import { resolveSmtpTarget } from './endpoints.ts';
-import { resolveSecrets } from './secrets.ts';
+import type { RoutingOptions } from '../routing/api-account.ts';
+import type { IdentityExtras } from '../routing/identity.ts';
+import { serverRoute } from '../routing/route.ts';
+import { identityServer } from '../routing/server.ts';
+import { refKey } from '../routing/world.ts';
+import { failed, ok, REFERENCES_RESOLVED, summarize, unknown, type Observation } from './conditions.ts';
 import type { ReconcileContext, ReconcileOutput } from './smtptarget.ts';
-import { observe, type SenderRoute } from './tester.ts';
-import { refKey, type World } from './world.ts';
+import { observe } from './tester.ts';
 
 export const SERVER_READY = 'ServerReady';
 export const VERIFIED = 'Verified';
 
+/** Reasons of ServerReady; those of ReferencesResolved are the routing layer's ServerLookupReason. */
 export const IdentityReason = {
-  ServerNotFound: 'EmailServerNotFound',
-  NoDefaultServer: 'NoDefaultServer',
-  MultipleDefaultServers: 'MultipleDefaultServers',
-  NotAllowed: 'NamespaceNotAllowed',
-  Resolved: 'ServerResolved',
   ServerNotReady: 'EmailServerNotReady',
   ServerReady: 'EmailServerReady',
 } as const;
-
-type ServerLookup = { server: EmailServer; observation: Observation } | { server?: undefined; observation: Observation };
-
-/** Finds the identity's EmailServer: the named one, or the namespace's single default. */
-export function findServer(world: World, identity: SenderIdentity): ServerLookup {
-  const ns = identity.metadata.namespace;
-  const ref = identity.spec.serverRef;
-  if (ref) {
-    const serverNs = ref.namespace ?? ns;
-    const server = world.emailServer(serverNs, ref.name);
-    if (!server) {
-      return {
-        observation: failed(
-          REFERENCES_RESOLVED,
-          IdentityReason.ServerNotFound,
-          `EmailServer "${serverNs}/${ref.name}" not found; it may have been deleted. Create it or point spec.serverRef elsewhere.`,
-          'waiting',
-        ),
-      };
-    }
-    return { server, observation: ok(REFERENCES_RESOLVED, IdentityReason.Resolved, `Uses EmailServer "${serverNs}/${ref.name}".`) };
-  }
-  const defaults = world.emailServers(ns).filter((s) => s.spec.default === true);
-  if (defaults.length === 0) {
-    return {
-      observation: failed(
-        REFERENCES_RESOLVED,
-        IdentityReason.NoDefaultServer,
-        `spec.serverRef is not set and namespace "${ns}" has no EmailServer with default: true.`,
-        'waiting',
-      ),
-    };
-  }
-  if (defaults.length > 1) {
-    const names = defaults.map((s) => `"${s.metadata.name}"`).sort().join(', ');
-    return {
-      observation: failed(
-        REFERENCES_RESOLVED,
-        IdentityReason.MultipleDefaultServers,
-        `spec.serverRef is not set and namespace "${ns}" has ${defaults.length} default EmailServers (${names}): keep default: true on one, or set spec.serverRef.`,
-      ),
-    };
-  }
-  const server = defaults[0]!;
-  return {
-    server,
-    observation: ok(REFERENCES_RESOLVED, IdentityReason.Resolved, `Uses the namespace default EmailServer "${ns}/${server.metadata.name}".`),
-  };
-}
-
-export function selectorMatches(selector: LabelSelector | undefined, labels: Record<string, string>): boolean {
-  if (!selector) return false;
-  for (const [k, v] of Object.entries(selector.matchLabels ?? {})) if (labels[k] !== v) return false;
-  for (const e of selector.matchExpressions ?? []) {
-    const has = Object.hasOwn(labels, e.key);
-    const values = e.values ?? [];
-    if (e.operator === 'In' && !(has && values.includes(labels[e.key]!))) return false;
-    if (e.operator === 'NotIn' && has && values.includes(labels[e.key]!)) return false;
-    if (e.operator === 'Exists' && !has) return false;
-    if (e.operator === 'DoesNotExist' && has) return false;
-  }
-  return true;
-}
-
-/** Whether `server` admits identities from `namespace` (the Gateway API allowedRoutes pattern). */
-export function admits(world: World, server: EmailServer, namespace: string): boolean {
-  if (server.metadata.namespace === namespace) return true;
-  const from = server.spec.allowedNamespaces?.from ?? 'Same';
-  if (from === 'All') return true;
-  if (from === 'Same') return false;
-  const labels = world.namespace(namespace)?.metadata.labels ?? {};
-  return selectorMatches(server.spec.allowedNamespaces?.selector, labels);
-}
-
-/** Where mail for this server leaves, with Secrets resolved; undefined when they do not resolve. */
-export function senderRoute(world: World, server: EmailServer, opts: EmailServerOptions): { route?: SenderRoute; refs: string[] } {
-  const ns = server.metadata.namespace;
-  if (server.spec.provider === 'SMTP') {
-    const name = server.spec.smtp?.targetRef.name;
-    const target = name ? world.smtpTarget(ns, name) : undefined;
-    if (!target) return { refs: [] };
-    const resolved = resolveSmtpTarget(world, target);
-    return {
-      route: resolved.endpoint ? { provider: 'SMTP', endpoint: resolved.endpoint } : undefined,
-      refs: resolved.secrets.refs,
-    };
-  }
-  const keyRef = apiKeyRef(server.spec);
-  if (!keyRef) return { refs: [] };
-  const secrets = resolveSecrets(world, ns, [keyRef]);
-  const account = apiAccount(server.spec, secrets.values, opts.apiBaseUrls);
-  const provider = server.spec.provider as 'SendGrid' | 'SparkPost';
-  return { route: account ? { provider, account, describeKey: describeKey(ns, keyRef) } : undefined, refs: secrets.refs };
-}
-
-export interface IdentityExtras {
-  /** Filled in by the send endpoint's wiring: how workloads reach it. */
-  endpoint?: SenderIdentityStatus['endpoint'];
-  smtpCredentialsSecret?: string;
-  /** Why the generated SMTP credentials Secret could not be written. */
-  credentialsProblem?: string;
-}
 
 export const CREDENTIALS_READY = 'CredentialsReady';
 
 export async function reconcileSenderIdentity(
   identity: SenderIdentity,
   ctx: ReconcileContext,
-  opts: EmailServerOptions,
+  opts: RoutingOptions,
   extras: IdentityExtras = {},
 ): Promise<ReconcileOutput<SenderIdentityStatus>> {
   const { metadata: meta, spec } = identity;
@@ -140,19 +35,11 @@ export async function reconcileSenderIdentity(
   else refs.push(refKey.defaultServer(ns));
 
   const observations: Observation[] = [];
-  const found = findServer(ctx.world, identity);
-  let server = found.server;
-  let references = found.observation;
-  if (server && !admits(ctx.world, server, ns)) {
-    const from = server.spec.allowedNamespaces?.from ?? 'Same';
-    references = failed(
-      REFERENCES_RESOLVED,
-      IdentityReason.NotAllowed,
-      `EmailServer "${server.metadata.namespace}/${server.metadata.name}" does not admit namespace "${ns}" ` +
-        `(allowedNamespaces.from is ${from}); ask its owners to allow it.`,
-    );
-    server = undefined;
-  }
+  const lookup = identityServer(ctx.world, identity);
+  const server = lookup.server;
+  const references = server
+    ? ok(REFERENCES_RESOLVED, lookup.reason, lookup.message)
+    : failed(REFERENCES_RESOLVED, lookup.reason, lookup.message, lookup.waiting ? 'waiting' : 'terminal');
   observations.push(references);
 
   let interval = 10 * 60_000;
@@ -174,7 +61,7 @@ export async function reconcileSenderIdentity(
       observations.push(failed(SERVER_READY, IdentityReason.ServerNotReady, `EmailServer "${sns}/${sname}" is not Ready${why}`, 'waiting'));
     }
 
-    const { route, refs: routeRefs } = senderRoute(ctx.world, server, opts);
+    const { route, refs: routeRefs } = serverRoute(ctx.world, server, opts);
     refs.push(...routeRefs);
     if (route) {
       const { result } = await ctx.tests.run(`SenderIdentity/${ns}/${meta.name}/verify`, { route, email: spec.email }, interval, ctx.now.getTime(), () =>

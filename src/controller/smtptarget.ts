@@ -1,10 +1,12 @@
 // SmtpTarget: Secrets resolve, the connection test passes, Ready says so.
 import type { SmtpTarget, SmtpTargetStatus } from '../api/index.ts';
 import { parseDuration } from '../kube/backoff.ts';
+import type { ConnectionTester } from '../providers/tester.ts';
+import { resolveSmtpTarget } from '../routing/smtp-target.ts';
+import type { World } from '../routing/world.ts';
 import { summarize, unknown, type Observation } from './conditions.ts';
-import { resolveSmtpTarget } from './endpoints.ts';
-import { observe, type ConnectionTester, type TestCache } from './tester.ts';
-import type { World } from './world.ts';
+import { secretsObservation } from './secrets.ts';
+import { observe, type TestCache } from './tester.ts';
 
 export const CONNECTED = 'Connected';
 
@@ -30,7 +32,7 @@ export async function reconcileSmtpTarget(target: SmtpTarget, ctx: ReconcileCont
   const { metadata: meta, spec } = target;
   const interval = parseDuration(spec.checkInterval ?? '10m');
   const resolved = resolveSmtpTarget(ctx.world, target);
-  const observations: Observation[] = [resolved.secrets.observation];
+  const observations: Observation[] = [secretsObservation(resolved.secrets)];
   let connection = target.status?.connection;
   let tested = false;
 

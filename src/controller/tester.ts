@@ -1,33 +1,9 @@
-// What the reconcilers ask of the outside world. The real implementation
-// lives in src/providers; `noTester` stands in where none is configured.
+// Connection tests as the reconcilers see them: results mapped onto
+// conditions, remembered between reconciles, and a tester that runs none.
 import { createHash } from 'node:crypto';
-import type {
-  ApiAccount,
-  CheckResult,
-  MailboxEndpoint,
-  MailboxFacts,
-  OutboundMessage,
-  ProviderFacts,
-  SmtpEndpoint,
-  SmtpFacts,
-} from '../providers/types.ts';
+import type { ConnectionTester } from '../providers/tester.ts';
+import type { CheckResult } from '../providers/types.ts';
 import { failed, ok, unknown, type Observation } from './conditions.ts';
-
-export type ApiProvider = 'SendGrid' | 'SparkPost';
-
-export type SenderRoute =
-  | { provider: 'SMTP'; endpoint: SmtpEndpoint }
-  | { provider: ApiProvider; account: ApiAccount; describeKey: string };
-
-/** `undefined` means no test ran (no tester configured). */
-export interface ConnectionTester {
-  smtp(endpoint: SmtpEndpoint): Promise<CheckResult<SmtpFacts> | undefined>;
-  provider(provider: ApiProvider, account: ApiAccount, describeKey: string): Promise<CheckResult<ProviderFacts> | undefined>;
-  mailbox(endpoint: MailboxEndpoint): Promise<CheckResult<MailboxFacts> | undefined>;
-  verifySender(route: SenderRoute, address: string): Promise<CheckResult<unknown> | undefined>;
-  /** Sends one real message (the test-to annotation); absent when testing is off. */
-  sendTest?(route: SenderRoute, message: OutboundMessage): Promise<CheckResult<{ messageId: string }>>;
-}
 
 export const noTester: ConnectionTester = {
   smtp: async () => undefined,

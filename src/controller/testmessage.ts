@@ -5,15 +5,15 @@
 // tool would only put it back). To send again, change the value: anything
 // after the address ("ops@example.com #2") is a free-form nonce.
 import type { EmailServer, EmailServerStatus } from '../api/index.ts';
+import { addressProblem } from '../mail/address.ts';
+import type { SenderRoute } from '../providers/types.ts';
 import type { ReconcileContext, ReconcileOutput } from './smtptarget.ts';
-import type { SenderRoute } from './tester.ts';
+
 
 export const TEST_TO_ANNOTATION = 'email.postmaster.dev/test-to';
 
 type TestMessage = NonNullable<EmailServerStatus['testMessage']>;
 type Events = NonNullable<ReconcileOutput<unknown>['events']>;
-
-const ADDRESS = /^[^\s<>()[\],;:"@]+@[A-Za-z0-9.-]+\.[A-Za-z0-9-]+$/;
 
 /** Sends the requested test message if the annotation asks for one not yet handled. */
 export async function handleTestMessage(
@@ -33,7 +33,7 @@ export async function handleTestMessage(
     testMessage: { annotation: value, recipient: recipient ?? '', sentAt, result: 'Failed' as const, message },
     events: [{ type: 'Warning' as const, reason, message }],
   });
-  if (!recipient || !ADDRESS.test(recipient)) {
+  if (!recipient || addressProblem(recipient)) {
     return fail('TestMessageInvalid', `Annotation ${TEST_TO_ANNOTATION} must be an email address (or "true" with spec.testRecipient set); got "${word}".`);
   }
   if (!server.spec.senderEmail) return fail('TestMessageInvalid', 'Set spec.senderEmail: a test message needs a From address.');

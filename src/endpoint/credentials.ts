@@ -6,8 +6,8 @@ import type { SenderIdentity } from '../api/index.ts';
 import { API_VERSION } from '../api/index.ts';
 import { collectionPath, KubeError, objectPath, type KubeClient } from '../kube/rest.ts';
 import { resources } from '../kube/resources.ts';
-import type { Secret } from '../controller/world.ts';
-import type { IdentityExtras } from '../controller/senderidentity.ts';
+import type { IdentityExtras } from '../routing/identity.ts';
+import type { Secret } from '../routing/world.ts';
 
 export const PASSWORD_KEY = 'password';
 export const IDENTITY_LABEL = 'email.postmaster.dev/sender-identity';

@@ -15,7 +15,8 @@ import {
   unsupportedMediaType,
   draining as drainingError,
 } from './errors.ts';
-import { DEFAULT_LIMITS, messageFromBody, type MessageLimits } from './message.ts';
+import { DEFAULT_LIMITS, type MessageLimits } from './limits.ts';
+import { messageFromBody } from './message.ts';
 import { openApiDocument } from './openapi.ts';
 import { checkRequestShape, type SendMessageResponse } from './schema.ts';
 import type { Pipeline, SendOutcome } from './types.ts';

@@ -3,39 +3,12 @@
 // header injection), extra headers from an allow-list only, size limits.
 // The pipeline runs checkMessage for both doors; the HTTP door first turns its
 // JSON body into a SubmittedMessage with messageFromBody.
+import { addressProblem, CONTROL, CONTROL_PROBLEM, formatMailbox, parseMailbox, type Mailbox } from '../mail/address.ts';
 import { invalidRequest, payloadTooLarge } from './errors.ts';
+import { DEFAULT_LIMITS, type MessageLimits } from './limits.ts';
 import type { SendMessageBody } from './schema.ts';
 import type { SubmittedMessage } from './types.ts';
 
-export interface MessageLimits {
-  /** To, Cc and Bcc together. */
-  maxRecipients: number;
-  maxAttachments: number;
-  /** All attachments together, decoded. */
-  maxAttachmentBytes: number;
-  maxHeaders: number;
-  maxHeaderValueLength: number;
-  maxSubjectLength: number;
-  /** Each of text and html, in characters. */
-  maxContentChars: number;
-}
-
-export const DEFAULT_LIMITS: Readonly<MessageLimits> = Object.freeze({
-  maxRecipients: 100,
-  maxAttachments: 20,
-  maxAttachmentBytes: 10 * 1024 * 1024,
-  maxHeaders: 32,
-  maxHeaderValueLength: 900,
-  maxSubjectLength: 998,
-  maxContentChars: 5 * 1024 * 1024,
-});
-
-/** C0 and C1 controls (CR, LF, NUL, TAB, NEL...), DEL, and the Unicode line and paragraph separators. */
-// eslint-disable-next-line no-control-regex -- finding control characters is the point
-const CONTROL = /[\u0000-\u001F\u007F-\u009F\u2028\u2029]/;
-// RFC 5322 dot-atom local part; domain of LDH labels with at least one dot (as the CRDs require).
-const LOCAL_PART = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$/;
-const DOMAIN = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/;
 const HEADER_NAME = /^[A-Za-z0-9][A-Za-z0-9-]{0,75}$/;
 // RFC 6838 type/subtype, no parameters (a charset or name parameter would be ours to set).
 const MEDIA_TYPE = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$/;
@@ -65,11 +38,6 @@ export const ALLOWED_HEADERS: ReadonlySet<string> = new Set([
  */
 const RELAY_INSTRUCTIONS = /^x-(smtpapi$|msys-api$|sg-|ses-|mailgun-|pm-|postmaster-)/i;
 
-export interface Mailbox {
-  name?: string;
-  address: string;
-}
-
 /** Whether a caller may set this header (case-insensitive). */
 export function headerAllowed(name: string): boolean {
   const lower = name.toLowerCase();
@@ -77,42 +45,22 @@ export function headerAllowed(name: string): boolean {
   return lower.startsWith('x-') && !RELAY_INSTRUCTIONS.test(lower);
 }
 
-/** A bare address (a@b.example), strictly: dot-atom local part, LDH domain with a dot. */
+/** A bare address (a@b.example), strictly; throws InvalidRequest naming the field. */
 export function checkAddress(address: string, field: string): string {
-  if (CONTROL.test(address)) throw invalidRequest(field, 'must not contain control characters (CR, LF, ...)');
-  const at = address.lastIndexOf('@');
-  if (at <= 0) throw invalidRequest(field, `"${clip(address)}" is not an email address`);
-  const local = address.slice(0, at);
-  const domain = address.slice(at + 1);
-  if (address.length > 254 || local.length > 64) throw invalidRequest(field, 'is too long for an email address');
-  if (/[^\x20-\x7E]/.test(address)) throw invalidRequest(field, 'internationalized (non-ASCII) addresses are not supported');
-  if (!LOCAL_PART.test(local) || !DOMAIN.test(domain)) throw invalidRequest(field, `"${clip(address)}" is not an email address`);
+  const problem = addressProblem(address);
+  if (problem) throw invalidRequest(field, problem);
   return address;
 }
 
-/** `a@b.example`, `Name <a@b.example>` or `"Name, Inc." <a@b.example>`. */
-export function parseMailbox(input: string, field: string): Mailbox {
-  if (CONTROL.test(input)) throw invalidRequest(field, 'must not contain control characters (CR, LF, ...)');
-  const text = input.trim();
-  const angle = /^(.*?)\s*<([^<>]*)>$/.exec(text);
-  if (!angle) return { address: checkAddress(text, field) };
-  let name = angle[1]!.trim();
-  const address = checkAddress(angle[2]!, field);
-  if (name.startsWith('"') && name.endsWith('"') && name.length >= 2) {
-    name = name.slice(1, -1).replace(/\\(.)/g, '$1');
-  }
-  if (/[<>"\\]/.test(name)) throw invalidRequest(field, 'the display name must not contain <, >, " or \\');
-  if (name.length > 128) throw invalidRequest(field, 'the display name is longer than 128 characters');
-  return name ? { name, address } : { address };
-}
-
-/** `"Name" <a@b>` (quoted, so commas and the like stay inside) or the bare address. */
-export function formatMailbox(m: Mailbox): string {
-  return m.name ? `"${m.name}" <${m.address}>` : m.address;
+/** A mailbox (`Name <a@b.example>` or bare); throws InvalidRequest naming the field. */
+export function checkMailbox(input: string, field: string): Mailbox {
+  const parsed = parseMailbox(input);
+  if (parsed.problem !== undefined) throw invalidRequest(field, parsed.problem);
+  return parsed.mailbox;
 }
 
 export function checkHeaderValue(value: string, field: string): string {
-  if (CONTROL.test(value)) throw invalidRequest(field, 'must not contain control characters (CR, LF, ...)');
+  if (CONTROL.test(value)) throw invalidRequest(field, CONTROL_PROBLEM);
   return value;
 }
 
@@ -121,7 +69,7 @@ export function checkHeaderValue(value: string, field: string): string {
  * (or PayloadTooLarge) naming the field, in the request's own field names.
  */
 export function checkMessage(message: SubmittedMessage, limits: MessageLimits = DEFAULT_LIMITS): SubmittedMessage {
-  const list = (values: string[] | undefined, field: string) => (values ?? []).map((v, i) => formatMailbox(parseMailbox(v, `${field}[${i}]`)));
+  const list = (values: string[] | undefined, field: string) => (values ?? []).map((v, i) => formatMailbox(checkMailbox(v, `${field}[${i}]`)));
   const to = list(message.to, 'to');
   const cc = list(message.cc, 'cc');
   const bcc = list(message.bcc, 'bcc');
@@ -179,7 +127,7 @@ function checkAttachments(attachments: Attachment[], limits: MessageLimits): Att
   return attachments.map((a, i) => {
     const field = `attachments[${i}]`;
     const filename = a.filename;
-    if (CONTROL.test(filename)) throw invalidRequest(`${field}.filename`, 'must not contain control characters (CR, LF, ...)');
+    if (CONTROL.test(filename)) throw invalidRequest(`${field}.filename`, CONTROL_PROBLEM);
     if (!filename || filename.length > 255 || /[/\\"]/.test(filename) || filename === '.' || filename === '..') {
       throw invalidRequest(`${field}.filename`, 'must be a file name of 1 to 255 characters without /, \\ or "');
     }
@@ -214,8 +162,4 @@ export function messageFromBody(body: SendMessageBody, limits: MessageLimits = D
     });
   }
   return checkMessage(message, limits);
-}
-
-function clip(s: string): string {
-  return s.length > 64 ? `${s.slice(0, 61)}...` : s;
 }

@@ -6,9 +6,9 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
-import type { SenderRoute } from '../controller/tester.ts';
 import { errorText } from '../kube/informer.ts';
-import { SendError, type OutboundMessage, type SendResult } from '../providers/types.ts';
+import { SendError, type OutboundMessage, type SendResult, type SenderRoute } from '../providers/types.ts';
+import type { ResolvedIdentity } from '../routing/identity.ts';
 import { Authenticator, type KubeRequester, type ReviewedCaller } from './auth.ts';
 import {
   draining as drainingError,
@@ -25,11 +25,12 @@ import {
   upstreamUnavailable,
 } from './errors.ts';
 import { fingerprint, IdempotencyStore, type IdempotencyOptions } from './idempotency.ts';
-import { checkMessage, DEFAULT_LIMITS, parseMailbox, type MessageLimits } from './message.ts';
+import { DEFAULT_LIMITS, type MessageLimits } from './limits.ts';
+import { checkMailbox, checkMessage } from './message.ts';
 import { endpointMetrics, type EndpointMetrics } from './metrics.ts';
 import { RateLimiter } from './ratelimit.ts';
 import { TransportCache, type TransportFactory } from './transports.ts';
-import type { Caller, Directory, Pipeline, ResolvedIdentity, SendOutcome, SendRequest, SubmittedMessage } from './types.ts';
+import type { Caller, Directory, Pipeline, SendOutcome, SendRequest, SubmittedMessage } from './types.ts';
 
 export interface PipelineOptions {
   /** For TokenReviews and SubjectAccessReviews. */
@@ -288,7 +289,7 @@ export function createPipeline(opts: PipelineOptions): DeliveryPipeline {
  */
 function forProvider(message: OutboundMessage, provider: SenderRoute['provider']): OutboundMessage {
   if (provider === 'SMTP') return message;
-  const bare = (list: string[] | undefined) => list?.map((m) => parseMailbox(m, 'to').address);
+  const bare = (list: string[] | undefined) => list?.map((m) => checkMailbox(m, 'to').address);
   const out: OutboundMessage = { ...message, to: bare(message.to) ?? [] };
   if (message.cc) out.cc = bare(message.cc)!;
   if (message.bcc) out.bcc = bare(message.bcc)!;

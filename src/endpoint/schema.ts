@@ -5,7 +5,7 @@
 import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import { invalidRequest, type EndpointError } from './errors.ts';
-import { DEFAULT_LIMITS } from './message.ts';
+import { DEFAULT_LIMITS } from './limits.ts';
 
 /** The body of POST /v1/messages, once it passed the schema. */
 export interface SendMessageBody {

@@ -13,11 +13,12 @@
 // and folding in values, quotes in display names and file names, extra headers
 // beyond the allow-list or the length limits (dropped). Line breaks and NUL are
 // never tidied: they are refused.
-import { domainToASCII } from 'node:url';
 import { simpleParser } from 'mailparser';
 import type { AddressObject, EmailAddress, ParsedMail } from 'mailparser';
 import { invalidRequest } from './errors.ts';
-import { DEFAULT_LIMITS, headerAllowed } from './message.ts';
+import { addressKey, asciiDomain } from '../mail/address.ts';
+import { DEFAULT_LIMITS } from './limits.ts';
+import { headerAllowed } from './message.ts';
 import type { SubmittedMessage } from './types.ts';
 
 /** 554 5.6.0 (553 5.1.3 for address fields), naming what is wrong. */
@@ -138,14 +139,6 @@ function mailboxes(header: AddressObject | AddressObject[] | undefined, name: st
   return out;
 }
 
-/** Compare addresses as mail systems do: the domain case-insensitively and in its ASCII form. */
-export function addressKey(address: string): string {
-  const at = address.lastIndexOf('@');
-  if (at < 0) return address.toLowerCase();
-  const domain = address.slice(at + 1);
-  return `${address.slice(0, at)}@${domainToASCII(domain) || domain}`.toLowerCase();
-}
-
 /**
  * `Name <address>` (quoted when the name has commas and the like), the domain in
  * its ASCII form. Characters the pipeline refuses in names are decoration here: dropped.
@@ -156,12 +149,6 @@ function formatAddress(name: string, address: string): string {
   const bare = asciiDomain(address);
   if (!clean) return bare;
   return /^[\p{L}\p{N} !#$%&'*+\-/=?^_`{|}~.]+$/u.test(clean) ? `${clean} <${bare}>` : `"${clean}" <${bare}>`;
-}
-
-/** The address with its domain in ASCII (punycode), as SMTP envelopes and the pipeline want it. */
-export function asciiDomain(address: string): string {
-  const at = address.lastIndexOf('@');
-  return at < 0 ? address : `${address.slice(0, at)}@${domainToASCII(address.slice(at + 1)) || address.slice(at + 1)}`;
 }
 
 /**

@@ -17,8 +17,10 @@ import { SMTPServer } from 'smtp-server';
 import type { SMTPServerAddress, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
 import { authenticate, type SmtpLogin } from './smtp-auth.ts';
 import { draining, forbidden, identityNotFound, identityNotReady, isEndpointError, payloadTooLarge, unauthenticated, type EndpointError } from './errors.ts';
-import { checkAddress, DEFAULT_LIMITS } from './message.ts';
-import { addressKey, asciiDomain, submittedMessage } from './smtp-message.ts';
+import { addressKey, asciiDomain } from '../mail/address.ts';
+import { DEFAULT_LIMITS } from './limits.ts';
+import { checkAddress } from './message.ts';
+import { submittedMessage } from './smtp-message.ts';
 import { oneLine, reply, replyFor, type SmtpReply } from './smtp-replies.ts';
 import type { Directory, Pipeline } from './types.ts';
 

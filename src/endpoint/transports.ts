@@ -2,9 +2,8 @@
 // keep-alive API agents). A route is known by a hash of everything in it, Secret
 // values included (only the hash is kept), so a rotated password or API key makes
 // a new transport; the old one is closed once the sends using it are done.
-import type { SenderRoute } from '../controller/tester.ts';
-import { transportFor } from '../providers/tester.ts';
-import type { Transport } from '../providers/types.ts';
+import { transportFor } from '../providers/transports.ts';
+import type { SenderRoute, Transport } from '../providers/types.ts';
 import { fingerprint } from './idempotency.ts';
 
 export type TransportFactory = (route: SenderRoute) => Transport;

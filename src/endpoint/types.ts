@@ -1,7 +1,6 @@
 // The contract shared by the two doors (HTTP, SMTP) and the delivery pipeline.
-import type { EmailServer, SenderIdentity } from '../api/index.ts';
 import type { OutboundMessage, SendResult } from '../providers/types.ts';
-import type { SenderRoute } from '../controller/tester.ts';
+import type { ResolvedIdentity } from '../routing/identity.ts';
 
 /** Who is calling, as the API server told us (TokenReview) or as a generated SMTP login proved. */
 export interface Caller {
@@ -13,20 +12,6 @@ export interface Caller {
   groups: string[];
   /** Set when the caller logged in with an identity's generated SMTP credentials: only that identity. */
   boundIdentity?: string;
-}
-
-/** Everything the doors need to know about an identity, from the controller's caches. */
-export interface ResolvedIdentity {
-  identity: SenderIdentity;
-  server?: EmailServer;
-  /** Ready as the controller last observed; when false, `reason`/`message` say why. */
-  ready: boolean;
-  reason?: string;
-  message?: string;
-  /** Where mail leaves (Secrets resolved); absent when it cannot be resolved now. */
-  primary?: SenderRoute;
-  /** The server's fallback SmtpTarget, for API providers. */
-  fallback?: SenderRoute;
 }
 
 export interface Directory {

@@ -1,18 +1,37 @@
 // The ConnectionTester the controller calls: each check of src/providers,
 // at most `maxConcurrent` at once so a thousand objects cannot open a
 // thousand connections. Every check opens and closes its own connection.
-import type { ConnectionTester, SenderRoute } from '../controller/tester.ts';
 import { checkMailbox } from './mailbox/index.ts';
-import { SendGridTransport } from './sendgrid/transport.ts';
 import { checkSendGrid } from './sendgrid/check.ts';
 import { verifySendGridSender } from './sendgrid/verify-sender.ts';
 import { checkSmtp } from './smtp/check.ts';
-import { SmtpTransport } from './smtp/transport.ts';
+import { transportFor } from './transports.ts';
 import { verifySmtpSender } from './smtp/verify-sender.ts';
-import { SparkPostTransport } from './sparkpost/transport.ts';
 import { checkSparkPost } from './sparkpost/check.ts';
 import { verifySparkPostSender } from './sparkpost/verify-sender.ts';
-import { SendError, type CheckResult, type OutboundMessage, type Transport } from './types.ts';
+import {
+  SendError,
+  type ApiAccount,
+  type ApiProvider,
+  type CheckResult,
+  type MailboxEndpoint,
+  type MailboxFacts,
+  type OutboundMessage,
+  type ProviderFacts,
+  type SenderRoute,
+  type SmtpEndpoint,
+  type SmtpFacts,
+} from './types.ts';
+
+/** What the reconcilers ask of the outside world. `undefined` means no test ran (no tester configured). */
+export interface ConnectionTester {
+  smtp(endpoint: SmtpEndpoint): Promise<CheckResult<SmtpFacts> | undefined>;
+  provider(provider: ApiProvider, account: ApiAccount, describeKey: string): Promise<CheckResult<ProviderFacts> | undefined>;
+  mailbox(endpoint: MailboxEndpoint): Promise<CheckResult<MailboxFacts> | undefined>;
+  verifySender(route: SenderRoute, address: string): Promise<CheckResult<unknown> | undefined>;
+  /** Sends one real message (the test-to annotation); absent when testing is off. */
+  sendTest?(route: SenderRoute, message: OutboundMessage): Promise<CheckResult<{ messageId: string }>>;
+}
 
 export interface TesterOptions {
   maxConcurrent: number;
@@ -33,17 +52,6 @@ export function limiter(max: number): <T>(work: () => Promise<T>) => Promise<T> 
       waiting.shift()?.();
     }
   };
-}
-
-export function transportFor(route: SenderRoute): Transport {
-  switch (route.provider) {
-    case 'SMTP':
-      return new SmtpTransport(route.endpoint);
-    case 'SendGrid':
-      return new SendGridTransport(route.account);
-    case 'SparkPost':
-      return new SparkPostTransport(route.account);
-  }
 }
 
 export interface TestMessageSender {

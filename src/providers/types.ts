@@ -149,6 +149,13 @@ export class SendError extends Error {
   }
 }
 
+export type ApiProvider = 'SendGrid' | 'SparkPost';
+
+/** Where mail leaves, with Secrets resolved: an SMTP endpoint, or a provider API account. */
+export type SenderRoute =
+  | { provider: 'SMTP'; endpoint: SmtpEndpoint }
+  | { provider: ApiProvider; account: ApiAccount; describeKey: string };
+
 /** One way out: an SMTP pool, the SendGrid API or the SparkPost API. */
 export interface Transport {
   readonly kind: 'SMTP' | 'SendGrid' | 'SparkPost';

@@ -4,11 +4,11 @@
 // the real API server are the cluster tests' business.
 import { pino } from 'pino';
 import type { EmailServer, SenderIdentity } from '../../src/api/index.ts';
-import type { SenderRoute } from '../../src/controller/tester.ts';
 import type { KubeRequester } from '../../src/endpoint/auth.ts';
-import type { Directory, ResolvedIdentity } from '../../src/endpoint/types.ts';
+import type { Directory } from '../../src/endpoint/types.ts';
+import type { ResolvedIdentity } from '../../src/routing/identity.ts';
 import { KubeError } from '../../src/kube/rest.ts';
-import { SendError, type OutboundMessage, type SendResult, type Transport } from '../../src/providers/types.ts';
+import { SendError, type OutboundMessage, type SendResult, type SenderRoute, type Transport } from '../../src/providers/types.ts';
 
 export const silentLog = pino({ level: 'silent' });
 

@@ -4,7 +4,6 @@
 // src/main.ts will wire them. Tests that need the whole operator use startOperator.
 import { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import type { EmailServerOptions } from '../../src/controller/emailserver.ts';
 import { Controller } from '../../src/controller/manager.ts';
 import { noTester } from '../../src/controller/tester.ts';
 import { createDirectory } from '../../src/endpoint/directory.ts';
@@ -14,6 +13,8 @@ import { EventRecorder } from '../../src/kube/events.ts';
 import { KubeClient } from '../../src/kube/rest.ts';
 import { createLogger } from '../../src/log.ts';
 import { createMetrics, type Metrics } from '../../src/metrics.ts';
+import type { RoutingOptions } from '../../src/routing/api-account.ts';
+import { ClusterCache } from '../../src/routing/cache.ts';
 import { kubeconfig } from './kubectl.ts';
 
 export interface SendEndpoint {
@@ -21,6 +22,7 @@ export interface SendEndpoint {
   pipeline: DeliveryPipeline;
   door: HttpDoor;
   controller: Controller;
+  cache: ClusterCache;
   metrics: Metrics;
   /** Everything logged (JSON lines), to check what never appears there. */
   logs(): string;
@@ -29,7 +31,7 @@ export interface SendEndpoint {
 
 export interface SendEndpointOptions {
   namespaces: string[];
-  apiBaseUrls?: EmailServerOptions['apiBaseUrls'];
+  apiBaseUrls?: RoutingOptions['apiBaseUrls'];
   authCacheTtlMs?: number;
 }
 
@@ -41,29 +43,28 @@ export async function startSendEndpoint(opts: SendEndpointOptions): Promise<Send
   const client = new KubeClient(kc);
   const metrics = createMetrics();
   const recorder = new EventRecorder(client, { component: 'postmaster', instance: 'test', aggregateWindowMs: 60_000, minWriteIntervalMs: 1_000 }, log);
-  const emailServer: EmailServerOptions = { apiBaseUrls: opts.apiBaseUrls ?? {} };
+  const routing: RoutingOptions = { apiBaseUrls: opts.apiBaseUrls ?? {} };
+  const cache = new ClusterCache(client, { namespaces: opts.namespaces, resyncMs: 10 * 60_000, watchTimeoutSeconds: 300 }, log);
   const controller = new Controller({
     client,
+    cache,
     options: {
-      namespaces: opts.namespaces,
-      resyncMs: 10 * 60_000,
-      watchTimeoutSeconds: 300,
       queue: { workers: 2, baseRetryMs: 200, maxRetryMs: 5_000 },
-      emailServer,
+      routing,
     },
     tester: noTester,
     recorder,
     metrics,
     log,
   });
-  controller.startInformers();
+  cache.start();
   const deadline = Date.now() + 30_000;
-  while (!controller.hasSynced()) {
+  while (!cache.hasSynced()) {
     if (Date.now() > deadline) throw new Error(`caches not synced after 30s:\n${output.slice(-4000)}`);
     await new Promise((r) => setTimeout(r, 50));
   }
   const stopReconciling = controller.startReconciling();
-  const directory = createDirectory(controller, emailServer);
+  const directory = createDirectory(cache, routing);
   const pipeline = createPipeline({
     client,
     directory,
@@ -78,6 +79,7 @@ export async function startSendEndpoint(opts: SendEndpointOptions): Promise<Send
     pipeline,
     door,
     controller,
+    cache,
     metrics,
     logs: () => output,
     async stop() {
@@ -87,7 +89,7 @@ export async function startSendEndpoint(opts: SendEndpointOptions): Promise<Send
       await door.close();
       await pipeline.close();
       await stopReconciling();
-      await controller.stopInformers();
+      await cache.stop();
       client.close();
     },
   };

@@ -153,7 +153,7 @@ subjects:
     await kubectlOk(['wait', '--for=condition=Ready', '--timeout=60s', '-n', namespace, ...names.map((n) => `senderidentity/${n}`)]);
   }
   // Ready in the API server; now in this process's caches as well.
-  await eventually(async () => expect(ep.controller.senderIdentity(otherNs, 'foreign')?.status?.conditions?.length).toBeGreaterThan(0));
+  await eventually(async () => expect(ep.cache.senderIdentity(otherNs, 'foreign')?.status?.conditions?.length).toBeGreaterThan(0));
 }, 180_000);
 
 afterAll(async () => {

@@ -17,6 +17,7 @@ import { EventRecorder } from '../../../src/kube/events.ts';
 import { KubeClient } from '../../../src/kube/rest.ts';
 import { createLogger } from '../../../src/log.ts';
 import { createMetrics } from '../../../src/metrics.ts';
+import { ClusterCache } from '../../../src/routing/cache.ts';
 import { createNamespace, kubeconfig, kubectl, kubectlOk } from '../../support/kubectl.ts';
 import { authPlain, openDialogue, type SmtpDialogue } from '../../support/smtp-dialogue.ts';
 import { startSmtpSink, type SmtpSink } from '../../support/smtp-sink.ts';
@@ -30,6 +31,7 @@ let ns: string;
 let sink: SmtpSink;
 let client: KubeClient;
 let controller: Controller;
+let cache: ClusterCache;
 let stopReconciling: () => Promise<void>;
 let pipeline: DeliveryPipeline;
 let door: SmtpDoor;
@@ -125,14 +127,13 @@ subjects:
   client = new KubeClient(kc);
   const metrics = createMetrics();
   const recorder = new EventRecorder(client, { component: 'postmaster', instance: 'smtp-test', aggregateWindowMs: 60_000, minWriteIntervalMs: 1000 }, log);
+  cache = new ClusterCache(client, { namespaces: [ns], resyncMs: 10 * 60_000, watchTimeoutSeconds: 300 }, log);
   controller = new Controller({
     client,
+    cache,
     options: {
-      namespaces: [ns],
-      resyncMs: 10 * 60_000,
-      watchTimeoutSeconds: 300,
       queue: { workers: 2, baseRetryMs: 200, maxRetryMs: 5000 },
-      emailServer: { apiBaseUrls: {} },
+      routing: { apiBaseUrls: {} },
     },
     tester: noTester,
     recorder,
@@ -144,7 +145,7 @@ subjects:
         const secretName = identity.spec.smtpCredentials?.secretName;
         if (!secretName) return { endpoint: address };
         try {
-          const existing = controller.secret(identity.metadata.namespace, secretName);
+          const existing = cache.secret(identity.metadata.namespace, secretName);
           return { endpoint: address, smtpCredentialsSecret: await ensureCredentialsSecret(client, identity, existing, address) };
         } catch (err) {
           return { endpoint: address, credentialsProblem: (err as Error).message };
@@ -152,12 +153,12 @@ subjects:
       },
     },
   });
-  const directory = createDirectory(controller, { apiBaseUrls: {} });
+  const directory = createDirectory(cache, { apiBaseUrls: {} });
   pipeline = createPipeline({ client, directory, log });
   door = createSmtpDoor({ pipeline, directory, log, maxMessageBytes: 1024 * 1024, port: 0, host: '127.0.0.1' });
   port = await door.listen();
   address.smtpPort = port;
-  controller.startInformers();
+  cache.start();
   stopReconciling = controller.startReconciling();
 
   for (const name of ['alerts', 'reports', 'status']) {
@@ -167,7 +168,7 @@ subjects:
   generated = await eventually(async () => {
     const secret = JSON.parse(await kubectlOk(['get', 'secret', 'alerts-smtp', '-n', ns, '-o', 'json'])) as { data: Record<string, string> };
     const d = Object.fromEntries(Object.entries(secret.data).map(([k, v]) => [k, Buffer.from(v, 'base64').toString()]));
-    expect(controller.secret(ns, 'alerts-smtp')).toBeDefined(); // and the door's cache has it
+    expect(cache.secret(ns, 'alerts-smtp')).toBeDefined(); // and the door's cache has it
     return d as typeof generated;
   }, 30_000);
   secrets.push(generated.password);
@@ -181,7 +182,7 @@ afterAll(async () => {
   await door?.close();
   await pipeline?.close();
   await stopReconciling?.();
-  await controller?.stopInformers();
+  await cache?.stop();
   client?.close();
   await sink?.close();
   if (ns) await kubectl(['delete', 'namespace', ns, '--wait=false']);
@@ -380,7 +381,7 @@ describe('upstream trouble', () => {
     expect(sink.messages).toHaveLength(before);
 
     await kubectlOk(['patch', 'smtptarget', 'flaky', '-n', ns, '--type', 'merge', '-p', JSON.stringify({ spec: { port: sink.port } })]);
-    await eventually(async () => expect(controller.smtpTarget(ns, 'flaky')?.spec.port).toBe(sink.port), 20_000);
+    await eventually(async () => expect(cache.smtpTarget(ns, 'flaky')?.spec.port).toBe(sink.port), 20_000);
     const up = await send();
     expect(up.code, up.text).toBe(250);
     expect(sink.messages).toHaveLength(before + 1);

@@ -4,8 +4,9 @@ import type { EmailServer, SenderIdentity, SmtpTarget } from '../../../src/api/i
 import { reconcileEmailServer } from '../../../src/controller/emailserver.ts';
 import { reconcileSenderIdentity } from '../../../src/controller/senderidentity.ts';
 import { reconcileSmtpTarget, type ReconcileContext } from '../../../src/controller/smtptarget.ts';
-import { noTester, TestCache, type ConnectionTester } from '../../../src/controller/tester.ts';
-import type { Namespace, Secret, World } from '../../../src/controller/world.ts';
+import { noTester, TestCache } from '../../../src/controller/tester.ts';
+import type { ConnectionTester } from '../../../src/providers/tester.ts';
+import type { Namespace, Secret, World } from '../../../src/routing/world.ts';
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 

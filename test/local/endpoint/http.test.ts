@@ -4,7 +4,7 @@
 // delivery is tested against the real API server in test/cluster/endpoint.
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { createHttpDoor } from '../../../src/endpoint/http.ts';
-import { DEFAULT_LIMITS } from '../../../src/endpoint/message.ts';
+import { DEFAULT_LIMITS } from '../../../src/endpoint/limits.ts';
 import { createPipeline } from '../../../src/endpoint/pipeline.ts';
 import { sendMessageRequestSchema, validateErrorResponse, validateResponse } from '../../../src/endpoint/schema.ts';
 import { FakeKube, FakeTransports, identity, PlainDirectory, server, serviceAccount, silentLog, smtpRoute } from '../../support/endpoint-fakes.ts';

@@ -3,7 +3,8 @@
 // message the pipeline would refuse for decoration alone is a message lost.
 import { describe, expect, it } from 'vitest';
 import { checkMessage } from '../../../src/endpoint/message.ts';
-import { addressKey, submittedMessage } from '../../../src/endpoint/smtp-message.ts';
+import { addressKey } from '../../../src/mail/address.ts';
+import { submittedMessage } from '../../../src/endpoint/smtp-message.ts';
 import type { SubmittedMessage } from '../../../src/endpoint/types.ts';
 
 const raw = (headers: string[], body = 'hello\r\n') => Buffer.from(`${headers.join('\r\n')}\r\n\r\n${body}`, 'utf8');

@@ -51,7 +51,7 @@ export function resolveSmtpTarget(world: World, target: SmtpTarget): ResolvedSmt
     ...credentialRefs(spec.credentials, 'spec.credentials'),
     ...tlsRefs(spec.tls, 'spec.tls'),
   ]);
-  if (secrets.observation.severity !== 'ok') return { secrets };
+  if (!secrets.ok) return { secrets };
   const endpoint: SmtpEndpoint = { host: spec.host, port: spec.port, security: spec.security ?? 'STARTTLS' };
   const auth = login(spec.credentials, secrets.values);
   if (auth) endpoint.auth = auth;

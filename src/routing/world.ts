@@ -1,5 +1,6 @@
-// The controller's read-only view of the cluster: the informer caches.
-import type { EmailServer, SmtpTarget } from '../api/index.ts';
+// The read-only view of the cluster that reconcilers and doors both read:
+// what the informer caches hold, behind an interface tests can fill by hand.
+import type { EmailServer, SenderIdentity, SmtpTarget } from '../api/index.ts';
 import type { KubeObject } from '../kube/informer.ts';
 
 export interface Secret extends KubeObject {
@@ -19,7 +20,12 @@ export interface World {
   namespace(name: string): Namespace | undefined;
 }
 
-/** Keys of what a reconcile read, so a change of any of them reconciles it again. */
+/** The doors also look identities up; reconcilers get theirs from the work queue. */
+export interface IdentitySource {
+  senderIdentity(namespace: string, name: string): SenderIdentity | undefined;
+}
+
+/** Keys of what a resolution read, so a change of any of them reconciles its reader again. */
 export const refKey = {
   secret: (ns: string, name: string) => `Secret/${ns}/${name}`,
   smtpTarget: (ns: string, name: string) => `SmtpTarget/${ns}/${name}`,

@@ -1,0 +1,37 @@
+// Where mail sent through a server leaves: its primary route (SMTP target or
+// provider API) and, for API providers, its fallback SmtpTarget.
+import type { EmailServer } from '../api/index.ts';
+import type { SenderRoute } from '../providers/types.ts';
+import { apiAccount, apiKeyRef, describeKey, type RoutingOptions } from './api-account.ts';
+import { resolveSecrets } from './secrets.ts';
+import { resolveSmtpTarget } from './smtp-target.ts';
+import type { World } from './world.ts';
+
+/** The server's primary route with Secrets resolved (undefined when they do not resolve), and what it read. */
+export function serverRoute(world: World, server: EmailServer, opts: RoutingOptions): { route?: SenderRoute; refs: string[] } {
+  const ns = server.metadata.namespace;
+  if (server.spec.provider === 'SMTP') {
+    const name = server.spec.smtp?.targetRef.name;
+    const target = name ? world.smtpTarget(ns, name) : undefined;
+    if (!target) return { refs: [] };
+    const resolved = resolveSmtpTarget(world, target);
+    return {
+      route: resolved.endpoint ? { provider: 'SMTP', endpoint: resolved.endpoint } : undefined,
+      refs: resolved.secrets.refs,
+    };
+  }
+  const keyRef = apiKeyRef(server.spec);
+  if (!keyRef) return { refs: [] };
+  const secrets = resolveSecrets(world, ns, [keyRef]);
+  const account = apiAccount(server.spec, secrets.values, opts.apiBaseUrls);
+  const provider = server.spec.provider as 'SendGrid' | 'SparkPost';
+  return { route: account ? { provider, account, describeKey: describeKey(ns, keyRef) } : undefined, refs: secrets.refs };
+}
+
+/** The fallback SmtpTarget of an API provider's server, when it exists and its Secrets resolve. */
+export function fallbackRoute(world: World, server: EmailServer): SenderRoute | undefined {
+  const name = server.spec.provider !== 'SMTP' ? server.spec.fallback?.smtpTargetRef.name : undefined;
+  const target = name ? world.smtpTarget(server.metadata.namespace, name) : undefined;
+  const endpoint = target ? resolveSmtpTarget(world, target).endpoint : undefined;
+  return endpoint ? { provider: 'SMTP', endpoint } : undefined;
+}
