@@ -4,7 +4,8 @@
 // The SDK's errors are read for status, headers and body only: axios errors carry the request
 // config (with the Authorization header), so they never leave this file.
 import { Client } from '@sendgrid/client';
-import { normalizeHeaders, oneShotAgents, redact, type CallOutcome, type HttpAgents } from '../http-errors.ts';
+import { normalizeHeaders, oneShotAgents, type CallOutcome, type HttpAgents } from '../http-api/calls.ts';
+import { redact } from '../redact.ts';
 
 export interface SendGridCall {
   method: 'GET' | 'POST';

@@ -1,17 +1,9 @@
 // SendGrid key check: is the key known (GET /v3/scopes), may it send (mail.send), who is the
 // account (username or company, when the key may read them), and does the IP pool exist.
 import type { ApiAccount, CheckResult, ProviderFacts } from '../types.ts';
-import {
-  DEFAULT_STEP_TIMEOUT_MS,
-  ProviderReason,
-  elapsedSince,
-  emptyKeyResult,
-  failureResult,
-  keyPhrase,
-  type CallOutcome,
-  type FailureContext,
-  type ProviderCheckOptions,
-} from '../http-errors.ts';
+import { DEFAULT_STEP_TIMEOUT_MS, elapsedSince, type CallOutcome } from '../http-api/calls.ts';
+import { emptyKeyResult, failureResult, keyPhrase, type FailureContext } from '../http-api/failures.ts';
+import { ProviderReason, type ProviderCheckOptions } from '../http-api/reasons.ts';
 import { callSendGrid, type SendGridCall } from './api.ts';
 import { sendGridBaseUrl, sendGridRegionHint } from './urls.ts';
 

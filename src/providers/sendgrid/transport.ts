@@ -3,15 +3,10 @@
 // 202 Accepted with X-Message-Id is success; every other answer becomes a SendError.
 import type { ApiAccount, OutboundMessage, SendResult, Transport } from '../types.ts';
 import { SendError } from '../types.ts';
-import {
-  DEFAULT_SEND_TIMEOUT_MS,
-  SendReason,
-  customHeaders,
-  pooledAgents,
-  sendFailure,
-  type HttpAgents,
-  type ProviderCheckOptions,
-} from '../http-errors.ts';
+import { DEFAULT_SEND_TIMEOUT_MS, pooledAgents, type HttpAgents } from '../http-api/calls.ts';
+import { customHeaders } from '../http-api/custom-headers.ts';
+import { sendFailure } from '../http-api/failures.ts';
+import { SendReason, type ProviderCheckOptions } from '../http-api/reasons.ts';
 import { callSendGrid } from './api.ts';
 import { sendGridBaseUrl } from './urls.ts';
 

@@ -1,7 +1,7 @@
 // Where the SendGrid v3 API lives. Global users and subusers use api.sendgrid.com; EU regional
 // subusers must use api.eu.sendgrid.com (their keys are refused by the global host and vice versa).
 import type { Region } from '../types.ts';
-import { trimSlashes } from '../http-errors.ts';
+import { trimSlashes } from '../http-api/calls.ts';
 
 export const SENDGRID_REGION_URLS: Readonly<Record<Region, string>> = Object.freeze({
   US: 'https://api.sendgrid.com',

@@ -2,15 +2,10 @@
 // Identity, i.e. a verified single sender (GET /v3/verified_senders) or an address in a domain
 // authenticated with valid DNS (GET /v3/whitelabel/domains). This asks both, domains first.
 import type { ApiAccount, CheckResult } from '../types.ts';
-import {
-  ProviderReason,
-  emptyKeyResult,
-  startSenderCheck,
-  keyPhrase,
-  type CallOutcome,
-  type ProviderCheckOptions,
-  type SenderFacts,
-} from '../http-errors.ts';
+import { type CallOutcome } from '../http-api/calls.ts';
+import { emptyKeyResult, keyPhrase } from '../http-api/failures.ts';
+import { ProviderReason, type ProviderCheckOptions } from '../http-api/reasons.ts';
+import { startSenderCheck, type SenderFacts } from '../http-api/sender-check.ts';
 import { sendGridSession, type SendGridSession } from './check.ts';
 
 const PAGE = 100;

@@ -2,7 +2,8 @@
 // for the dialogue it shares with sender verification).
 import type { CheckOptions, CheckResult, SmtpEndpoint, SmtpFacts } from '../types.ts';
 import { SmtpReason } from './reasons.ts';
-import { withSmtpSession, type SmtpSession } from './session.ts';
+import type { SmtpSession } from './session.ts';
+import { withSmtpSession } from './with-session.ts';
 
 export { SmtpReason } from './reasons.ts';
 

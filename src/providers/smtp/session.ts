@@ -4,29 +4,21 @@
 // sentence a person can act on, and every socket is closed before a result returns.
 // The dialogue is driven by hand (not nodemailer) because a check needs what a
 // sender hides: the greeting, EHLO keywords, AUTH mechanisms and certificate facts.
+// The certificate checks, the login and the mix-up probes live beside it, one file each.
 import { lookup } from 'node:dns/promises';
 import net from 'node:net';
-import { hostname } from 'node:os';
 import { StringDecoder } from 'node:string_decoder';
 import tls from 'node:tls';
-import type { CheckOptions, CheckResult, SmtpEndpoint, SmtpFacts } from '../types.ts';
+import type { CheckOptions, SmtpEndpoint, SmtpFacts } from '../types.ts';
+import { authenticate } from './auth.ts';
+import { certificateFacts, verifyCertificate } from './certificate.ts';
+import { clientName, errorCode, printable } from './naming.ts';
+import { probePlainGreeting, probeTls, settle } from './probes.ts';
 import { replyText, SmtpFailure, SmtpReason, type SmtpReply } from './reasons.ts';
 
 const DEFAULT_STEP_TIMEOUT_MS = 10_000;
 /** A reply longer than this is not SMTP; stop buffering it. */
 const MAX_REPLY_BYTES = 64 * 1024;
-
-const CERT_UNTRUSTED = new Set([
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'CERT_UNTRUSTED',
-  'CERT_REJECTED',
-  'CERT_SIGNATURE_FAILURE',
-  'INVALID_CA',
-]);
 
 /**
  * One SMTP conversation. `open()` runs every step up to a logged-in session;
@@ -101,7 +93,7 @@ export class SmtpSession {
       this.#listen(await this.#handshake(this.#unlisten(), false));
       keywords = await this.#ehlo();
     }
-    if (this.endpoint.auth) await this.#authenticate(keywords);
+    if (this.endpoint.auth) this.authMechanism = await authenticate(this, this.endpoint.auth, keywords);
   }
 
   /** Sends one command line and reads its reply. `label` names it in messages (never a credential). */
@@ -216,60 +208,9 @@ export class SmtpSession {
       const hint = /PROTOCOL|VERSION/i.test(code) && opts.minVersion ? ` (tls.minVersion is ${opts.minVersion})` : '';
       throw new SmtpFailure(SmtpReason.TLSHandshakeFailed, `the TLS handshake with ${this.target} failed (${code})${hint}.`, false);
     }
-    this.#certificateFacts(secure);
-    if (!opts.insecureSkipVerify) this.#verifyCertificate(secure, name);
+    Object.assign(this.facts, certificateFacts(secure));
+    if (!opts.insecureSkipVerify) verifyCertificate(secure, name, this.target, this.facts, !!opts.ca);
     return secure;
-  }
-
-  #certificateFacts(secure: tls.TLSSocket): void {
-    this.facts.tlsVersion = secure.getProtocol() ?? undefined;
-    this.facts.tlsCipher = secure.getCipher()?.name;
-    const cert = secure.getPeerCertificate();
-    if (cert && Object.keys(cert).length > 0) {
-      this.facts.certificateSubject = distinguishedName(cert.subject);
-      this.facts.certificateIssuer = distinguishedName(cert.issuer);
-      const notAfter = new Date(cert.valid_to);
-      if (!Number.isNaN(notAfter.getTime())) this.facts.certificateNotAfter = notAfter.toISOString();
-    }
-  }
-
-  #verifyCertificate(secure: tls.TLSSocket, name: string): void {
-    if (secure.authorized) return;
-    const raw: unknown = secure.authorizationError;
-    const code = typeof raw === 'string' ? raw : errorCode(raw);
-    const subject = this.facts.certificateSubject ?? 'unknown subject';
-    if (code === 'CERT_HAS_EXPIRED') {
-      throw new SmtpFailure(
-        SmtpReason.CertificateExpired,
-        `the certificate of ${this.target} (${subject}) expired on ${this.facts.certificateNotAfter ?? 'an unknown date'}: the server needs a renewed certificate.`,
-        false,
-      );
-    }
-    if (code === 'CERT_NOT_YET_VALID') {
-      throw new SmtpFailure(
-        SmtpReason.CertificateNotYetValid,
-        `the certificate of ${this.target} (${subject}) is not valid yet: check the clocks of the server and this cluster.`,
-        false,
-      );
-    }
-    if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
-      const names = subjectAltNames(secure.getPeerCertificate());
-      throw new SmtpFailure(
-        SmtpReason.CertificateHostnameMismatch,
-        `the certificate of ${this.target} is for ${names || subject}, not ${name}: connect by a name in the certificate, or set tls.serverName to one.`,
-        false,
-      );
-    }
-    if (CERT_UNTRUSTED.has(code)) {
-      const issuer = this.facts.certificateIssuer ?? 'an unknown issuer';
-      throw new SmtpFailure(
-        SmtpReason.CertificateUntrusted,
-        `the certificate of ${this.target} (issued by ${issuer}) is not trusted (${code}): ` +
-          `${this.endpoint.tls?.ca ? 'the CA in tls.caSecretRef did not issue it' : 'set tls.caSecretRef to the CA that issued it'}, or fix the chain the server sends.`,
-        false,
-      );
-    }
-    throw new SmtpFailure(SmtpReason.TLSHandshakeFailed, `the certificate of ${this.target} was rejected (${code}).`, false);
   }
 
   async #greeting(): Promise<void> {
@@ -330,57 +271,6 @@ export class SmtpSession {
     if (mechanisms) this.facts.authMechanisms = mechanisms;
     else delete this.facts.authMechanisms;
     return new Set(keywords);
-  }
-
-  async #authenticate(keywords: Set<string>): Promise<void> {
-    const { username, password } = this.endpoint.auth!;
-    if (!keywords.has('AUTH')) {
-      const hint = this.endpoint.security === 'None' ? ' (many servers offer AUTH only over TLS: try security STARTTLS)' : '';
-      throw new SmtpFailure(
-        SmtpReason.AuthenticationNotOffered,
-        `${this.target} offers no AUTH, but credentials are configured${hint}: remove the credentials if the relay takes mail without login.`,
-        false,
-      );
-    }
-    const offered = this.facts.authMechanisms ?? [];
-    const mechanism = ['PLAIN', 'LOGIN'].find((m) => offered.includes(m));
-    if (!mechanism) {
-      throw new SmtpFailure(
-        SmtpReason.AuthenticationMechanismUnsupported,
-        `${this.target} offers AUTH ${offered.join(' ') || '(no mechanisms)'}, and postmaster logs in with PLAIN or LOGIN only.`,
-        false,
-      );
-    }
-    const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
-    let reply: SmtpReply;
-    if (mechanism === 'PLAIN') {
-      reply = await this.command(`AUTH PLAIN ${b64(`\0${username}\0${password}`)}`, 'AUTH PLAIN');
-    } else {
-      reply = await this.command('AUTH LOGIN');
-      if (reply.code === 334) reply = await this.command(b64(username), 'AUTH LOGIN (username)');
-      if (reply.code === 334) reply = await this.command(b64(password), 'AUTH LOGIN (password)');
-    }
-    if (reply.code === 235) {
-      this.authMechanism = mechanism;
-      return;
-    }
-    const text = replyText(reply);
-    if (reply.code >= 400 && reply.code < 500) {
-      throw new SmtpFailure(SmtpReason.AuthenticationFailed, `${this.target} could not check the login right now ("${text}").`, true);
-    }
-    if (reply.code === 538 || (reply.code === 530 && this.endpoint.security === 'None')) {
-      // RFC 4954: encryption required for this mechanism. Not the password's fault.
-      throw new SmtpFailure(
-        SmtpReason.AuthenticationFailed,
-        `${this.target} takes a login only over TLS ("${text}"): use security STARTTLS (or TLS if the port expects implicit TLS).`,
-        false,
-      );
-    }
-    throw new SmtpFailure(
-      SmtpReason.AuthenticationFailed,
-      `${this.target} refused the login with ${mechanism} ("${text}"): check the username and password in the credentials Secret.`,
-      false,
-    );
   }
 
   #unexpected(what: string, reply: SmtpReply): SmtpFailure {
@@ -505,151 +395,4 @@ export class SmtpSession {
     const s = this.#stepMs / 1000;
     return `${Number.isInteger(s) ? s : s.toFixed(1)}s`;
   }
-}
-
-/**
- * Opens a session, hands it to `work`, and turns any SmtpFailure into a failed
- * CheckResult. The session is closed before this resolves, success or failure.
- */
-export async function withSmtpSession<F>(
-  endpoint: SmtpEndpoint,
-  opts: CheckOptions,
-  work: (session: SmtpSession) => Promise<CheckResult<F>>,
-  failureFacts?: (session: SmtpSession) => F,
-): Promise<CheckResult<F>> {
-  const session = new SmtpSession(endpoint, opts);
-  let result: CheckResult<F>;
-  try {
-    await session.open();
-    result = await work(session);
-  } catch (err) {
-    if (!(err instanceof SmtpFailure)) {
-      result = { ok: false, reason: SmtpReason.ProtocolError, message: `The check of ${session.target} failed unexpectedly (${errorCode(err)}).`, transient: true };
-    } else {
-      result = { ok: false, reason: err.reason, message: sentence(err.message), transient: err.transient };
-    }
-    if (failureFacts) result.facts = failureFacts(session);
-  } finally {
-    await session.close();
-  }
-  return redactResult(result, endpoint);
-}
-
-/** Last line of defence: the password (plain, or base64 as AUTH sends it) never survives in a result. */
-function redactResult<F>(result: CheckResult<F>, endpoint: SmtpEndpoint): CheckResult<F> {
-  const forms = passwordForms(endpoint);
-  if (forms.length === 0) return result;
-  const scrub = (text: string) => forms.reduce((t, f) => t.split(f).join('[redacted]'), text);
-  const facts = result.facts === undefined ? undefined : (JSON.parse(scrub(JSON.stringify(result.facts))) as F);
-  return { ...result, message: scrub(result.message), ...(facts === undefined ? {} : { facts }) };
-}
-
-/**
- * The password as it could show up in text: as is, base64 (AUTH LOGIN) and inside
- * the AUTH PLAIN token. Too short a password would redact ordinary words instead.
- */
-export function passwordForms(endpoint: SmtpEndpoint): string[] {
-  const auth = endpoint.auth;
-  if (!auth || auth.password.length < 4) return [];
-  const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
-  return [auth.password, b64(auth.password), b64(`\0${auth.username}\0${auth.password}`)];
-}
-
-/** Resolves on `success`, rejects on 'error' or 'close'; removes its listeners either way. */
-function settle(socket: net.Socket, success: 'connect' | 'secureConnect'): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const cleanup = () => {
-      socket.off(success, onSuccess);
-      socket.off('error', onError);
-      socket.off('close', onClose);
-    };
-    const onSuccess = () => {
-      cleanup();
-      resolve();
-    };
-    const onError = (err: Error) => {
-      cleanup();
-      reject(err);
-    };
-    const onClose = () => onError(Object.assign(new Error('connection closed'), { code: 'ECONNRESET' }));
-    socket.once(success, onSuccess);
-    socket.once('error', onError);
-    socket.once('close', onClose);
-  });
-}
-
-/** Reads the first line a server sends in plain text, if any (to diagnose a TLS/plain mix-up). */
-async function probePlainGreeting(address: string, port: number, ms: number): Promise<string | undefined> {
-  if (!address) return undefined;
-  const socket = net.connect({ host: address, port });
-  return settleProbe(socket, ms, (done) => {
-    let data = '';
-    socket.on('data', (chunk: Buffer) => {
-      data += chunk.toString('utf8');
-      const line = data.split(/\r?\n/)[0] ?? '';
-      if (data.includes('\n') || data.length > 512) done(/^[2-5]\d\d[ -]/.test(line) ? printable(line) : undefined);
-    });
-  });
-}
-
-/** Whether a TLS handshake succeeds where no plain greeting came (to diagnose the reverse mix-up). */
-async function probeTls(address: string, port: number, ms: number): Promise<boolean> {
-  if (!address) return false;
-  const socket = tls.connect({ host: address, port, rejectUnauthorized: false });
-  return (await settleProbe(socket, ms, (done) => socket.once('secureConnect', () => done(true)))) ?? false;
-}
-
-/** Runs a probe on `socket` for at most `ms`; always destroys the socket and waits for it. */
-function settleProbe<T>(socket: net.Socket, ms: number, run: (done: (value: T | undefined) => void) => void): Promise<T | undefined> {
-  return new Promise((resolve) => {
-    let value: T | undefined;
-    const timer = setTimeout(() => done(undefined), ms);
-    const done = (v: T | undefined) => {
-      value = v;
-      clearTimeout(timer);
-      socket.destroy();
-    };
-    socket.on('error', () => done(undefined));
-    socket.once('close', () => {
-      clearTimeout(timer);
-      resolve(value);
-    });
-    run(done);
-  });
-}
-
-function clientName(socket: net.Socket | undefined): string {
-  const name = hostname();
-  if (name.includes('.')) return name;
-  const local = socket?.localAddress ?? '127.0.0.1';
-  return net.isIPv6(local) ? `[IPv6:${local}]` : `[${local}]`;
-}
-
-function distinguishedName(name: unknown): string | undefined {
-  if (!name || typeof name !== 'object') return undefined;
-  const parts = Object.entries(name as Record<string, unknown>).map(([k, v]) => `${k}=${Array.isArray(v) ? v.join('+') : String(v)}`);
-  return parts.length > 0 ? parts.join(', ') : undefined;
-}
-
-function subjectAltNames(cert: tls.PeerCertificate): string {
-  return (cert.subjectaltname ?? '').replace(/(?:DNS|IP Address):/g, '');
-}
-
-function errorCode(err: unknown): string {
-  if (err && typeof err === 'object') {
-    const { code, message } = err as { code?: unknown; message?: unknown };
-    if (typeof code === 'string' && code) return code;
-    if (typeof message === 'string' && message) return message;
-  }
-  return String(err);
-}
-
-/** Messages are sentences: a capital first letter, whatever step wrote them. */
-function sentence(text: string): string {
-  return text.charAt(0).toUpperCase() + text.slice(1);
-}
-
-function printable(text: string): string {
-  const clean = text.replace(/[^\x20-\x7e]/g, '?');
-  return clean.length > 120 ? `${clean.slice(0, 120)}…` : clean;
 }

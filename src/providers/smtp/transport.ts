@@ -6,7 +6,7 @@ import type { Mail, NodemailerError, SendMailOptions } from 'nodemailer';
 import SMTPPool from 'nodemailer/lib/smtp-pool';
 import type { SMTPPoolOptions, SMTPPoolSentMessageInfo } from 'nodemailer/lib/smtp-pool';
 import { SendError } from '../types.ts';
-import { passwordForms } from './session.ts';
+import { passwordForms } from './with-session.ts';
 import type { OutboundMessage, SendResult, SmtpEndpoint, Transport } from '../types.ts';
 
 export const SmtpSendReason = {

@@ -3,7 +3,7 @@
 // No RCPT and no DATA are ever sent, so nothing can be delivered.
 import type { CheckOptions, CheckResult, SmtpEndpoint } from '../types.ts';
 import { replyText, SmtpReason } from './reasons.ts';
-import { withSmtpSession } from './session.ts';
+import { withSmtpSession } from './with-session.ts';
 
 /** Anything that could end or extend the MAIL FROM line (CR, LF, <, >, spaces) is refused before connecting. */
 const MAILBOX = /^[^\s<>@]+@[^\s<>@]+$/u;

@@ -13,7 +13,8 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import diagnostics from 'node:diagnostics_channel';
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import SparkPost from 'sparkpost';
-import { normalizeHeaders, redact, type CallOutcome, type Headers, type HttpAgents } from '../http-errors.ts';
+import { normalizeHeaders, type CallOutcome, type Headers, type HttpAgents } from '../http-api/calls.ts';
+import { redact } from '../redact.ts';
 
 export interface CallSettings {
   timeoutMs: number;

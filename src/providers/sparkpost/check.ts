@@ -2,19 +2,9 @@
 // and does the IP pool exist (GET /api/v1/ip-pools/{id}). SparkPost has no endpoint that lists
 // a key's own grants, so permission to send cannot be proven without sending.
 import type { ApiAccount, CheckResult, ProviderFacts } from '../types.ts';
-import {
-  DEFAULT_STEP_TIMEOUT_MS,
-  ProviderReason,
-  elapsedSince,
-  emptyKeyResult,
-  failureResult,
-  keyPhrase,
-  oneShotAgents,
-  quoteErrors,
-  type CallOutcome,
-  type FailureContext,
-  type ProviderCheckOptions,
-} from '../http-errors.ts';
+import { DEFAULT_STEP_TIMEOUT_MS, elapsedSince, oneShotAgents, type CallOutcome } from '../http-api/calls.ts';
+import { emptyKeyResult, failureResult, keyPhrase, quoteErrors, type FailureContext } from '../http-api/failures.ts';
+import { ProviderReason, type ProviderCheckOptions } from '../http-api/reasons.ts';
 import { callSparkPost, sparkPostSdk, type SparkPostSdk } from './api.ts';
 import { sparkPostBaseUrl, sparkPostRegionHint } from './urls.ts';
 

@@ -3,17 +3,11 @@
 // 200 with results.id is success unless every recipient was rejected.
 import type { ApiAccount, OutboundMessage, SendResult, Transport } from '../types.ts';
 import { SendError } from '../types.ts';
-import {
-  DEFAULT_SEND_TIMEOUT_MS,
-  SendReason,
-  customHeaders,
-  pooledAgents,
-  providerErrors,
-  redact,
-  sendFailure,
-  type HttpAgents,
-  type ProviderCheckOptions,
-} from '../http-errors.ts';
+import { DEFAULT_SEND_TIMEOUT_MS, pooledAgents, type HttpAgents } from '../http-api/calls.ts';
+import { customHeaders } from '../http-api/custom-headers.ts';
+import { providerErrors, sendFailure } from '../http-api/failures.ts';
+import { SendReason, type ProviderCheckOptions } from '../http-api/reasons.ts';
+import { redact } from '../redact.ts';
 import { callSparkPost, sparkPostSdk, type SparkPostSdk } from './api.ts';
 import { sparkPostBaseUrl } from './urls.ts';
 

@@ -1,7 +1,7 @@
 // Where the SparkPost API lives. SparkPost and SparkPost EU are separate services: an account
 // (and its keys) exists in one of them only. Enterprise accounts have their own origin (baseUrl).
 import type { Region } from '../types.ts';
-import { trimSlashes } from '../http-errors.ts';
+import { trimSlashes } from '../http-api/calls.ts';
 
 /** API origins; the SDK appends `/api/v1/`. */
 export const SPARKPOST_REGION_URLS: Readonly<Record<Region, string>> = Object.freeze({

@@ -2,13 +2,9 @@
 // the account whose ownership is verified (DKIM, CNAME or mailbox) and that compliance has not
 // blocked. GET /api/v1/sending-domains/{domain} tells all three.
 import type { ApiAccount, CheckResult } from '../types.ts';
-import {
-  ProviderReason,
-  emptyKeyResult,
-  startSenderCheck,
-  type ProviderCheckOptions,
-  type SenderFacts,
-} from '../http-errors.ts';
+import { emptyKeyResult } from '../http-api/failures.ts';
+import { ProviderReason, type ProviderCheckOptions } from '../http-api/reasons.ts';
+import { startSenderCheck, type SenderFacts } from '../http-api/sender-check.ts';
 import { sparkPostSession } from './check.ts';
 
 interface DomainStatus {

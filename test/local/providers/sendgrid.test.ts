@@ -3,7 +3,8 @@
 import { randomBytes } from 'node:crypto';
 import { inspect } from 'node:util';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ProviderReason, SendReason, retryAfterSeconds } from '../../../src/providers/http-errors.ts';
+import { ProviderReason, SendReason } from '../../../src/providers/http-api/reasons.ts';
+import { retryAfterSeconds } from '../../../src/providers/http-api/retry-after.ts';
 import { checkSendGrid } from '../../../src/providers/sendgrid/check.ts';
 import { SendGridTransport, sendGridMailBody } from '../../../src/providers/sendgrid/transport.ts';
 import { SENDGRID_REGION_URLS, sendGridBaseUrl } from '../../../src/providers/sendgrid/urls.ts';

@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { inspect } from 'node:util';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ProviderReason, SendReason } from '../../../src/providers/http-errors.ts';
+import { ProviderReason, SendReason } from '../../../src/providers/http-api/reasons.ts';
 import { checkSparkPost } from '../../../src/providers/sparkpost/check.ts';
 import { SparkPostTransport, sparkPostTransmission } from '../../../src/providers/sparkpost/transport.ts';
 import { SPARKPOST_REGION_URLS, sparkPostBaseUrl } from '../../../src/providers/sparkpost/urls.ts';
