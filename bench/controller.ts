@@ -6,7 +6,6 @@
 //   npm run bench:controller              # scales 1 and 2
 //   npm run bench:controller -- 1         # one scale
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { SMTPServer } from 'smtp-server';
 import { API_VERSION } from '../src/api/index.ts';
@@ -14,7 +13,7 @@ import { collectionPath, KubeClient } from '../src/kube/rest.ts';
 import { resources } from '../src/kube/resources.ts';
 import { startCluster } from '../test/support/cluster.ts';
 import { startOperator } from '../test/support/operator.ts';
-import { execFileSync } from 'node:child_process';
+import { applyCrds } from '../test/support/kubectl-run.ts';
 
 const scales = process.argv.slice(2).map(Number).filter((n) => n > 0);
 const runs = scales.length > 0 ? scales : [1, 2];
@@ -31,10 +30,7 @@ await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r));
 const sinkPort = (sink.server.address() as { port: number }).port;
 
 const cluster = await startCluster();
-execFileSync('kubectl', ['apply', '--server-side', '-f', join(import.meta.dirname, '..', 'crds')], { env: { ...process.env, KUBECONFIG: cluster.kubeconfig } });
-execFileSync('kubectl', ['wait', '--for=condition=Established', 'crd', '-l', 'app.kubernetes.io/part-of=postmaster'], {
-  env: { ...process.env, KUBECONFIG: cluster.kubeconfig },
-});
+await applyCrds(cluster.kubeconfig);
 const kc = new KubeConfig();
 kc.loadFromFile(cluster.kubeconfig);
 const client = new KubeClient(kc);

@@ -5,11 +5,10 @@
 //
 //   npm run bench:send                  # 2000 messages, concurrency 16
 //   npm run bench:send -- 5000 32
-import { execFile } from 'node:child_process';
-import { join } from 'node:path';
 import { createTransport } from 'nodemailer';
 import { SMTPServer } from 'smtp-server';
 import { startCluster } from '../test/support/cluster.ts';
+import { applyCrds, kubectlFor } from '../test/support/kubectl-run.ts';
 import { startOperator } from '../test/support/operator.ts';
 
 const N = Number(process.argv[2] ?? 2000);
@@ -27,15 +26,8 @@ await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r));
 const sinkPort = (sink.server.address() as { port: number }).port;
 
 const cluster = await startCluster();
-const kubectl = (args: string[], input?: string) =>
-  new Promise<string>((resolve, reject) => {
-    const child = execFile('kubectl', args, { env: { ...process.env, KUBECONFIG: cluster.kubeconfig } }, (err, out, errOut) =>
-      err ? reject(new Error(errOut)) : resolve(out),
-    );
-    child.stdin?.end(input ?? '');
-  });
-await kubectl(['apply', '--server-side', '-f', join(import.meta.dirname, '..', 'crds')]);
-await kubectl(['wait', '--for=condition=Established', 'crd', '-l', 'app.kubernetes.io/part-of=postmaster']);
+const kubectl = kubectlFor(cluster.kubeconfig);
+await applyCrds(cluster.kubeconfig);
 await kubectl(['create', 'namespace', 'bench']);
 await kubectl(
   ['apply', '--server-side', '-n', 'bench', '-f', '-'],

@@ -1,13 +1,9 @@
 // `npm run cluster`: a real API server on loopback for experiments, until Ctrl-C.
-import { execFileSync } from 'node:child_process';
-import { join } from 'node:path';
 import { startCluster } from '../test/support/cluster.ts';
+import { applyCrds } from '../test/support/kubectl-run.ts';
 
 const cluster = await startCluster({ verbose: process.argv.includes('--verbose') });
-execFileSync('kubectl', ['apply', '--server-side', '-f', join(import.meta.dirname, '..', 'crds')], {
-  env: { ...process.env, KUBECONFIG: cluster.kubeconfig },
-  stdio: 'inherit',
-});
+await applyCrds(cluster.kubeconfig);
 console.log(`\nAPI server ready at ${cluster.server}`);
 console.log(`  export KUBECONFIG=${cluster.kubeconfig}`);
 console.log('  kubectl get email -A');

@@ -1,11 +1,11 @@
 // `npm run demo`: a real API server, the CRDs, the examples, the operator, a
 // local inbox, and one message delivered to it through the send endpoint.
 // `npm run demo -- --keep` leaves it all running until Ctrl-C.
-import { execFile } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SMTPServer } from 'smtp-server';
 import { startCluster } from '../test/support/cluster.ts';
+import { kubectlFor } from '../test/support/kubectl-run.ts';
 import { startOperator } from '../test/support/operator.ts';
 
 const repo = join(import.meta.dirname, '..');
@@ -15,14 +15,8 @@ const step = (text: string) => console.log(`\n==> ${text}`);
 
 step('Starting a real kube-apiserver with etcd (built once from the Kubernetes Go modules, then cached)');
 const cluster = await startCluster();
-// Asynchronous on purpose: the local inbox lives in this process and must keep answering.
-const kubectl = (args: string[], input?: string) =>
-  new Promise<string>((resolve, reject) => {
-    const child = execFile('kubectl', args, { env: { ...process.env, KUBECONFIG: cluster.kubeconfig } }, (err, stdout, stderr) =>
-      err ? reject(new Error(`kubectl ${args.join(' ')}: ${stderr}`)) : resolve(stdout),
-    );
-    child.stdin?.end(input ?? '');
-  });
+// Asynchronous: the local inbox lives in this process and must keep answering.
+const kubectl = kubectlFor(cluster.kubeconfig);
 const show = async (args: string[]) => {
   console.log(`$ kubectl ${args.join(' ')}`);
   console.log((await kubectl(args)).trimEnd());

@@ -1,31 +1,16 @@
-// kubectl as users run it, against the test API server.
-import { execFile } from 'node:child_process';
+// kubectl against the test API server of this run (vitest's global setup starts it).
 import { randomBytes } from 'node:crypto';
 import { inject } from 'vitest';
+import { runKubectl, type KubectlResult } from './kubectl-run.ts';
 
-export interface KubectlResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+export type { KubectlResult };
 
 export function kubeconfig(): string {
   return inject('kubeconfig');
 }
 
 export function kubectl(args: string[], input?: string): Promise<KubectlResult> {
-  return new Promise((resolve) => {
-    const child = execFile(
-      'kubectl',
-      args,
-      { env: { ...process.env, KUBECONFIG: kubeconfig() }, maxBuffer: 64 * 1024 * 1024 },
-      (err, stdout, stderr) => {
-        const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-    if (input !== undefined) child.stdin?.end(input);
-  });
+  return runKubectl(kubeconfig(), args, input);
 }
 
 /** kubectl that must succeed; the error carries kubectl's own words. */
