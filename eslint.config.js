@@ -14,6 +14,11 @@ export default tseslint.config(
     },
   },
   {
+    // Files small and named for what they hold.
+    files: ['src/**'],
+    rules: { 'max-lines': ['error', { max: 400 }] },
+  },
+  {
     files: ['test/**', 'bench/**', 'scripts/**'],
     rules: { 'no-console': 'off' },
   },
