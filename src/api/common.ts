@@ -167,4 +167,5 @@ export interface ObjectMeta {
   annotations?: Record<string, string>;
   creationTimestamp?: string;
   deletionTimestamp?: string;
+  finalizers?: string[];
 }

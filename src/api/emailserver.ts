@@ -102,6 +102,13 @@ export const emailServerSpec = object(
     default: boolean("This server is the namespace's default for SenderIdentities that name no server.", {
       default: false,
     }),
+    defaultFor: object(
+      "Make this server the default of other namespaces (a platform team's sub-accounts): SenderIdentities there that name no " +
+        "server use it. A namespace's own default: true server wins; the server is a default only where allowedNamespaces " +
+        'admits the namespace; two platform defaults matching one namespace give its identities MultipleDefaultServers.',
+      { namespaceSelector: { ...labelSelector, description: 'The namespaces this server is the default for, by their labels.' } },
+      ['namespaceSelector'],
+    ),
     allowedNamespaces: object(
       'Which namespaces may use this server through their SenderIdentities (the Gateway API pattern).',
       {
@@ -153,6 +160,11 @@ export const emailServerSpec = object(
         fieldPath: '.sparkpost',
       },
       {
+        rule: "!has(self.defaultFor) || (has(self.allowedNamespaces) && self.allowedNamespaces.from != 'Same')",
+        message: 'defaultFor needs allowedNamespaces.from All or Selector: a server is a default only where other namespaces may use it',
+        fieldPath: '.defaultFor',
+      },
+      {
         rule: "!has(self.fallback) || self.provider != 'SMTP'",
         message: 'fallback applies only to API providers (SendGrid, SparkPost); with SMTP, name the target in smtp.targetRef',
         fieldPath: '.fallback',
@@ -191,6 +203,11 @@ export const emailServerStatus = object('What the controller observed.', {
     capabilities: stringList('Capabilities the server announced.'),
   }),
   testMessage,
+  usage: object('Who uses this server: the SenderIdentities that resolve to it (by name or as a default).', {
+    identities: integer('How many identities use it.', { minimum: 0 }),
+    namespaces: integer('How many namespaces they are in.', { minimum: 0 }),
+    names: stringList('The first identities, as namespace/name.'),
+  }),
 });
 
 export type EmailServerSpec = Static<typeof emailServerSpec>;
@@ -214,6 +231,7 @@ export const emailServerKind: KindDefinition = {
   printerColumns: [
     { name: 'Provider', type: 'string', jsonPath: '.spec.provider' },
     { name: 'Default', type: 'boolean', jsonPath: '.spec.default' },
+    { name: 'In Use', type: 'integer', jsonPath: '.status.usage.identities' },
     { name: 'Sender', type: 'string', jsonPath: '.spec.senderEmail', priority: 1 },
   ],
 };

@@ -39,7 +39,7 @@ export const senderIdentitySpec = object(
 export const senderIdentityStatus = object('What the controller observed.', {
   observedGeneration,
   conditions,
-  server: object('The EmailServer this identity resolved to.', {
+  server: object('The EmailServer this identity expects: the one spec.serverRef names (even when it is missing), or the default it resolved to.', {
     name: objectName('Name of the EmailServer.'),
     namespace: objectName('Namespace of the EmailServer.'),
     provider: enumOf(['SMTP', 'SendGrid', 'SparkPost'] as const, 'Its provider.'),

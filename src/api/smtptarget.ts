@@ -68,6 +68,10 @@ export const smtpTargetStatus = object('What the controller observed.', {
   observedGeneration,
   conditions,
   connection: smtpConnectionFacts,
+  usage: object('Who uses this target: the EmailServers of this namespace that send through it.', {
+    servers: integer('How many servers use it, as primary or fallback.', { minimum: 0 }),
+    names: stringList('The first servers, as "name (primary)" or "name (fallback)".'),
+  }),
 });
 
 export type SmtpTargetSpec = Static<typeof smtpTargetSpec>;
@@ -92,5 +96,6 @@ export const smtpTargetKind: KindDefinition = {
     { name: 'Host', type: 'string', jsonPath: '.spec.host' },
     { name: 'Port', type: 'integer', jsonPath: '.spec.port' },
     { name: 'Security', type: 'string', jsonPath: '.spec.security' },
+    { name: 'In Use', type: 'integer', jsonPath: '.status.usage.servers' },
   ],
 };

@@ -7,12 +7,14 @@ import { apiAccount, apiBlock, apiKeyRef, describeKey, type RoutingOptions } fro
 import { serverRoute } from '../routing/route.ts';
 import { resolveSecrets } from '../routing/secrets.ts';
 import { credentialRefs, login, tlsOptions, tlsRefs } from '../routing/smtp-target.ts';
+import { defaultForCoverage, qualified, serverUsers } from '../routing/usage.ts';
 import { refKey, type World } from '../routing/world.ts';
 import { failed, ok, REFERENCES_RESOLVED, summarize, unknown, type Observation } from './conditions.ts';
 import { secretsObservation } from './secrets.ts';
 import { CONNECTED, type ReconcileContext, type ReconcileOutput } from './smtptarget.ts';
 import { observe } from './tester.ts';
 import { handleTestMessage } from './testmessage.ts';
+import { defaultForObservation, inUseProtection, MAX_NAMES } from './usage.ts';
 
 export const FALLBACK_CONNECTED = 'FallbackConnected';
 export const INCOMING_CONNECTED = 'IncomingConnected';
@@ -131,15 +133,28 @@ export async function reconcileEmailServer(
     }
   }
 
+  // Who sends through this server, and whether a delete has to wait for them.
+  const users = serverUsers(ctx.world, server).map(qualified);
+  status.usage = { identities: users.length, namespaces: new Set(users.map((u) => u.split('/')[0])).size, names: users.slice(0, MAX_NAMES) };
+  const protection = inUseProtection(
+    { kind: 'EmailServer', metadata: meta },
+    ctx.world.namespace(ns),
+    users,
+    `SenderIdentit${users.length === 1 ? 'y' : 'ies'}`,
+    'name another server',
+  );
+  if (protection.observation) observations.push(protection.observation);
+  if (spec.defaultFor) observations.push(defaultForObservation(defaultForCoverage(ctx.world, server)));
+
   const notes = observations
-    .filter((o) => o.severity === 'info' && o.status === 'False')
+    .filter((o) => o.severity === 'info' && o.status === 'False' && o !== protection.observation)
     .map((o) => ` ${o.type} is False (${o.reason}).`)
     .join('');
   const how = spec.provider === 'SMTP' ? `through SmtpTarget "${targetName}"` : `through the ${spec.provider} API`;
   status.conditions = summarize(
     previous?.conditions ?? [],
     observations,
-    (tested ? `Delivers ${how}.` : `Configuration and Secrets are valid; delivery ${how} was not tested.`) + notes,
+    (protection.note ?? '') + (tested ? `Delivers ${how}.` : `Configuration and Secrets are valid; delivery ${how} was not tested.`) + notes,
     meta.generation ?? 0,
     ctx.now,
   );
@@ -149,5 +164,6 @@ export async function reconcileEmailServer(
     retry: observations.some((o) => o.severity === 'transient'),
     refs,
     events: test.events,
+    protect: protection.hold,
   };
 }

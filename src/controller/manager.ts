@@ -7,12 +7,15 @@ import type { EventRecorder } from '../kube/events.ts';
 import { errorText, type Informer, type KubeObject } from '../kube/informer.ts';
 import type { KubeClient } from '../kube/rest.ts';
 import { ourResource, type OurKind } from '../kube/resources.ts';
+import { setFinalizer } from '../kube/finalizers.ts';
 import { patchStatus } from '../kube/status.ts';
 import type { Metrics } from '../metrics.ts';
 import type { ConnectionTester } from '../providers/tester.ts';
 import type { RoutingOptions } from '../routing/api-account.ts';
 import type { ClusterCache } from '../routing/cache.ts';
 import type { IdentityExtras } from '../routing/identity.ts';
+import { identityServer } from '../routing/server.ts';
+import { IN_USE_FINALIZER } from '../routing/usage.ts';
 import { refKey } from '../routing/world.ts';
 import { Dependencies } from './dependencies.ts';
 import { reconcileEmailServer } from './emailserver.ts';
@@ -88,8 +91,8 @@ export class Controller {
   }
 
   private informerFor(kind: OurKind): Informer<Ours & KubeObject> {
-    const { smtpTargets, emailServersInformer, senderIdentities } = this.cache;
-    const map = { SmtpTarget: smtpTargets, EmailServer: emailServersInformer, SenderIdentity: senderIdentities };
+    const { smtpTargetInformer, emailServerInformer, senderIdentityInformer } = this.cache;
+    const map = { SmtpTarget: smtpTargetInformer, EmailServer: emailServerInformer, SenderIdentity: senderIdentityInformer };
     return map[kind] as Informer<Ours & KubeObject>;
   }
 
@@ -113,16 +116,38 @@ export class Controller {
         const ref = kind === 'SmtpTarget' ? refKey.smtpTarget(ns, obj.metadata.name) : refKey.emailServer(ns, obj.metadata.name);
         if (kind !== 'SenderIdentity') this.enqueue(this.deps.dependents(ref));
         if (kind === 'EmailServer') this.enqueue(this.deps.dependents(refKey.defaultServer(ns)));
+        if (kind === 'EmailServer' && (defaultsFor(obj) || defaultsFor(old))) this.enqueue(this.deps.dependents(refKey.platformDefaults()));
+        // Usage: servers count the identities that resolve to them, targets the servers that send through them.
+        const moved = event !== 'update' || specOrMetaChanged(obj, old) || serverOf(obj) !== serverOf(old);
+        if (moved && kind === 'SenderIdentity') this.enqueue(this.usedServers([obj as SenderIdentity, old as SenderIdentity | undefined]));
+        if (moved && kind === 'EmailServer') this.enqueue(usedTargets([obj as EmailServer, old as EmailServer | undefined]));
       });
     }
-    this.cache.secrets.onChange((event, secret, old) => {
+    this.cache.secretInformer.onChange((event, secret, old) => {
       if (event === 'update' && JSON.stringify(secret.data) === JSON.stringify(old?.data)) return;
       this.enqueue(this.deps.dependents(refKey.secret(secret.metadata.namespace ?? '', secret.metadata.name)));
     });
-    this.cache.namespaces.onChange((event, ns, old) => {
-      if (event === 'update' && JSON.stringify(ns.metadata.labels) === JSON.stringify(old?.metadata.labels)) return;
+    this.cache.namespaceInformer.onChange((event, ns, old) => {
+      const labelsChanged = JSON.stringify(ns.metadata.labels) !== JSON.stringify(old?.metadata.labels);
+      // A namespace being deleted releases the in-use protection of what is in it.
+      const leaving = ns.metadata.deletionTimestamp !== old?.metadata.deletionTimestamp || ns.status?.phase !== old?.status?.phase;
+      if (event === 'update' && !labelsChanged && !leaving) return;
       this.enqueue(this.deps.dependents(refKey.namespace(ns.metadata.name)));
+      if (event !== 'update' || labelsChanged) this.enqueue(this.deps.dependents(refKey.anyNamespace()));
     });
+  }
+
+  /** Queue keys of the servers these identities use now or used when last reconciled. */
+  private usedServers(identities: (SenderIdentity | undefined)[]): string[] {
+    const keys = new Set<string>();
+    for (const identity of identities) {
+      if (!identity) continue;
+      const now = identityServer(this.cache, identity).server;
+      if (now) keys.add(queueKey('EmailServer', now));
+      const before = identity.status?.server;
+      if (before) keys.add(`EmailServer/${before.namespace}/${before.name}`);
+    }
+    return [...keys];
   }
 
   private async process(key: string): Promise<ProcessResult> {
@@ -146,10 +171,17 @@ export class Controller {
     this.deps.set(key, [...specRefs(kind, obj), ...out.refs]);
     this.log.debug({ key, retry: out.retry, ms: Math.round(performance.now() - started) }, 'reconciled');
     const previous = obj.status as Record<string, unknown> | undefined;
+    const informer = this.informerFor(kind);
     const written = await patchStatus(this.client, ourResource[kind], ns, name, previous, out.status);
     if (written) {
-      this.informerFor(kind).observe(written as unknown as Ours & KubeObject);
+      informer.observe(written as unknown as Ours & KubeObject);
       await this.recordTransitions(obj, (previous?.conditions ?? []) as Condition[], out.status.conditions as Condition[]);
+    }
+    // The finalizer last: removing it may let the object go at once. It is the only metadata we write.
+    if (out.protect !== undefined) {
+      const latest = informer.get(ns, name) ?? obj;
+      const patched = await setFinalizer(this.client, ourResource[kind], latest, IN_USE_FINALIZER, out.protect);
+      if (patched) informer.observe(patched as unknown as Ours & KubeObject);
     }
     for (const e of out.events ?? []) await this.recorder.record(obj as Ours & KubeObject, e.type, e.reason, e.message);
     this.metrics.reconcileTotal.inc({ kind, result: out.retry ? 'retry' : 'success' });
@@ -198,7 +230,8 @@ function specRefs(kind: OurKind, obj: Ours): string[] {
   switch (kind) {
     case 'SmtpTarget': {
       const { spec } = obj as SmtpTarget;
-      return [...secret(spec.credentials?.secretRef.name), ...secret(spec.tls?.caSecretRef?.name)];
+      // The namespace: its deletion releases in-use protection.
+      return [...secret(spec.credentials?.secretRef.name), ...secret(spec.tls?.caSecretRef?.name), refKey.namespace(ns)];
     }
     case 'EmailServer': {
       const { spec } = obj as EmailServer;
@@ -209,6 +242,9 @@ function specRefs(kind: OurKind, obj: Ours): string[] {
         ...secret(spec.incoming?.tls?.caSecretRef?.name),
         ...(spec.smtp ? [refKey.smtpTarget(ns, spec.smtp.targetRef.name)] : []),
         ...(spec.fallback ? [refKey.smtpTarget(ns, spec.fallback.smtpTargetRef.name)] : []),
+        refKey.namespace(ns),
+        // A platform default reports which namespaces it serves: any namespace's labels matter.
+        ...(spec.defaultFor ? [refKey.anyNamespace()] : []),
       ];
     }
     case 'SenderIdentity': {
@@ -216,7 +252,8 @@ function specRefs(kind: OurKind, obj: Ours): string[] {
       const server = spec.serverRef
         ? refKey.emailServer(spec.serverRef.namespace ?? ns, spec.serverRef.name)
         : refKey.defaultServer(ns);
-      return [server, refKey.namespace(ns), ...secret(spec.smtpCredentials?.secretName)];
+      const platform = spec.serverRef ? [] : [refKey.platformDefaults()];
+      return [server, ...platform, refKey.namespace(ns), ...secret(spec.smtpCredentials?.secretName)];
     }
   }
 }
@@ -225,10 +262,34 @@ export function queueKey(kind: OurKind, o: { metadata: { namespace?: string; nam
   return `${kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`;
 }
 
+/** Whether a server is (or was) a platform default: its changes reach identities of other namespaces. */
+function defaultsFor(obj: KubeObject | undefined): boolean {
+  return !!(obj as EmailServer | undefined)?.spec?.defaultFor;
+}
+
+/** The server an identity's status names, as ns/name. */
+function serverOf(obj: KubeObject | undefined): string | undefined {
+  const s = (obj as SenderIdentity | undefined)?.status?.server;
+  return s ? `${s.namespace}/${s.name}` : undefined;
+}
+
+/** Queue keys of the targets these servers send through (primary or fallback). */
+function usedTargets(servers: (EmailServer | undefined)[]): string[] {
+  const keys = new Set<string>();
+  for (const s of servers) {
+    if (!s) continue;
+    for (const name of [s.spec.smtp?.targetRef.name, s.spec.fallback?.smtpTargetRef.name]) {
+      if (name) keys.add(`SmtpTarget/${s.metadata.namespace}/${name}`);
+    }
+  }
+  return [...keys];
+}
+
 function specOrMetaChanged(obj: KubeObject, old: KubeObject | undefined): boolean {
   if (!old) return true;
   return (
     obj.metadata.generation !== old.metadata.generation ||
+    obj.metadata.deletionTimestamp !== old.metadata.deletionTimestamp ||
     JSON.stringify(obj.metadata.annotations) !== JSON.stringify(old.metadata.annotations) ||
     JSON.stringify(obj.metadata.labels) !== JSON.stringify(old.metadata.labels) ||
     // Someone removed or rewrote our status: write it again.

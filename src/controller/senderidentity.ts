@@ -32,7 +32,7 @@ export async function reconcileSenderIdentity(
   const ns = meta.namespace;
   const refs = [refKey.namespace(ns)];
   if (spec.serverRef) refs.push(refKey.emailServer(spec.serverRef.namespace ?? ns, spec.serverRef.name));
-  else refs.push(refKey.defaultServer(ns));
+  else refs.push(refKey.defaultServer(ns), refKey.platformDefaults());
 
   const observations: Observation[] = [];
   const lookup = identityServer(ctx.world, identity);
@@ -47,10 +47,13 @@ export async function reconcileSenderIdentity(
   if (extras.endpoint) status.endpoint = extras.endpoint;
   if (extras.smtpCredentialsSecret) status.smtpCredentialsSecret = extras.smtpCredentialsSecret;
 
+  // The SERVER column shows what the identity expects, even when that server is missing.
+  if (lookup.expected) status.server = { name: lookup.expected.name, namespace: lookup.expected.namespace };
   if (server) {
     const sns = server.metadata.namespace;
     const sname = server.metadata.name;
     status.server = { name: sname, namespace: sns, provider: server.spec.provider };
+    refs.push(refKey.emailServer(sns, sname));
     interval = parseDuration(server.spec.checkInterval ?? '10m');
     const ready = findCondition(server.status?.conditions, READY);
     const current = (server.status?.observedGeneration ?? -1) >= (server.metadata.generation ?? 0);

@@ -3,10 +3,12 @@ import type { SmtpTarget, SmtpTargetStatus } from '../api/index.ts';
 import { parseDuration } from '../kube/backoff.ts';
 import type { ConnectionTester } from '../providers/tester.ts';
 import { resolveSmtpTarget } from '../routing/smtp-target.ts';
+import { targetUsers } from '../routing/usage.ts';
 import type { World } from '../routing/world.ts';
 import { summarize, unknown, type Observation } from './conditions.ts';
 import { secretsObservation } from './secrets.ts';
 import { observe, type TestCache } from './tester.ts';
+import { inUseProtection, MAX_NAMES } from './usage.ts';
 
 export const CONNECTED = 'Connected';
 
@@ -19,6 +21,8 @@ export interface ReconcileOutput<S> {
   refs: string[];
   /** Events beyond condition transitions (a test message sent). */
   events?: { type: 'Normal' | 'Warning'; reason: string; message: string }[];
+  /** Whether the in-use finalizer should be held (servers and targets); absent: not managed. */
+  protect?: boolean;
 }
 
 export interface ReconcileContext {
@@ -52,6 +56,17 @@ export async function reconcileSmtpTarget(target: SmtpTarget, ctx: ReconcileCont
     observations.push(unknown(CONNECTED, 'SecretsNotResolved', 'Not tested until the referenced Secrets resolve.', 'info'));
   }
 
+  const users = targetUsers(ctx.world, target).map((u) => `${u.server.metadata.name} (${u.as})`);
+  const protection = inUseProtection(
+    { kind: 'SmtpTarget', metadata: meta },
+    ctx.world.namespace(meta.namespace),
+    users,
+    `EmailServer${users.length === 1 ? '' : 's'}`,
+    'use another target',
+  );
+  if (protection.observation) observations.push(protection.observation);
+
+  const deleting = protection.note ?? '';
   let tlsNote = spec.tls?.insecureSkipVerify ? ' WARNING: tls.insecureSkipVerify is set; the certificate is not verified.' : '';
   if ((spec.security ?? 'STARTTLS') === 'None' && spec.credentials) {
     tlsNote += ' WARNING: security is None, so the password crosses the network in plain text.';
@@ -62,17 +77,19 @@ export async function reconcileSmtpTarget(target: SmtpTarget, ctx: ReconcileCont
       target.status?.conditions ?? [],
       observations,
       tested
-        ? `SMTP server ${spec.host}:${spec.port} (${spec.security ?? 'STARTTLS'}) accepted the connection test.${tlsNote}`
-        : `Configuration and Secrets are valid; the connection was not tested.${tlsNote}`,
+        ? `${deleting}SMTP server ${spec.host}:${spec.port} (${spec.security ?? 'STARTTLS'}) accepted the connection test.${tlsNote}`
+        : `${deleting}Configuration and Secrets are valid; the connection was not tested.${tlsNote}`,
       meta.generation ?? 0,
       ctx.now,
     ),
   };
   if (connection) status.connection = connection;
+  status.usage = { servers: users.length, names: users.slice(0, MAX_NAMES) };
   return {
     status,
     requeueAfterMs: interval,
     retry: observations.some((o) => o.severity === 'transient'),
     refs: resolved.secrets.refs,
+    protect: protection.hold,
   };
 }

@@ -19,6 +19,7 @@ export interface KubeObject {
     ownerReferences?: { apiVersion: string; kind: string; name: string; uid: string; controller?: boolean }[];
     creationTimestamp?: string;
     deletionTimestamp?: string;
+    finalizers?: string[];
   };
 }
 

@@ -19,28 +19,30 @@ export interface CacheOptions {
 export const SECRET_FIELD_SELECTOR = 'type!=helm.sh/release.v1,type!=kubernetes.io/service-account-token';
 
 export class ClusterCache implements World, IdentitySource {
-  readonly smtpTargets: Informer<SmtpTarget & KubeObject>;
-  readonly emailServersInformer: Informer<EmailServer & KubeObject>;
-  readonly senderIdentities: Informer<SenderIdentity & KubeObject>;
-  readonly secrets: Informer<Secret>;
-  readonly namespaces: Informer<Namespace>;
+  readonly smtpTargetInformer: Informer<SmtpTarget & KubeObject>;
+  readonly emailServerInformer: Informer<EmailServer & KubeObject>;
+  readonly senderIdentityInformer: Informer<SenderIdentity & KubeObject>;
+  readonly secretInformer: Informer<Secret>;
+  readonly namespaceInformer: Informer<Namespace>;
 
   constructor(client: KubeClient, opts: CacheOptions, log: Logger) {
     const informerOpts = { namespaces: opts.namespaces, resyncMs: opts.resyncMs, watchTimeoutSeconds: opts.watchTimeoutSeconds };
-    this.smtpTargets = new Informer(client, resources.smtpTarget, informerOpts, log);
-    this.emailServersInformer = new Informer(client, resources.emailServer, informerOpts, log);
-    this.senderIdentities = new Informer(client, resources.senderIdentity, informerOpts, log);
-    this.secrets = new Informer(client, resources.secret, { ...informerOpts, fieldSelector: SECRET_FIELD_SELECTOR }, log);
+    this.smtpTargetInformer = new Informer(client, resources.smtpTarget, informerOpts, log);
+    this.emailServerInformer = new Informer(client, resources.emailServer, informerOpts, log);
+    this.senderIdentityInformer = new Informer(client, resources.senderIdentity, informerOpts, log);
+    this.secretInformer = new Informer(client, resources.secret, { ...informerOpts, fieldSelector: SECRET_FIELD_SELECTOR }, log);
     // Namespace labels decide allowedNamespaces selectors; namespaces are cluster-scoped.
-    this.namespaces = new Informer(client, resources.namespace, { ...informerOpts, namespaces: [] }, log);
+    this.namespaceInformer = new Informer(client, resources.namespace, { ...informerOpts, namespaces: [] }, log);
   }
 
-  secret = (ns: string, name: string) => this.secrets.get(ns, name);
-  smtpTarget = (ns: string, name: string) => this.smtpTargets.get(ns, name);
-  emailServer = (ns: string, name: string) => this.emailServersInformer.get(ns, name);
-  emailServers = (ns: string) => this.emailServersInformer.list(ns);
-  namespace = (name: string) => this.namespaces.get('', name);
-  senderIdentity = (ns: string, name: string) => this.senderIdentities.get(ns, name);
+  secret = (ns: string, name: string) => this.secretInformer.get(ns, name);
+  smtpTarget = (ns: string, name: string) => this.smtpTargetInformer.get(ns, name);
+  emailServer = (ns: string, name: string) => this.emailServerInformer.get(ns, name);
+  emailServers = (ns?: string) => this.emailServerInformer.list(ns);
+  namespace = (name: string) => this.namespaceInformer.get('', name);
+  namespaces = () => this.namespaceInformer.list();
+  senderIdentities = () => this.senderIdentityInformer.list();
+  senderIdentity = (ns: string, name: string) => this.senderIdentityInformer.get(ns, name);
 
   start(): void {
     for (const i of this.informers()) i.start();
@@ -55,6 +57,6 @@ export class ClusterCache implements World, IdentitySource {
   }
 
   private informers(): Informer<KubeObject>[] {
-    return [this.smtpTargets, this.emailServersInformer, this.senderIdentities, this.secrets, this.namespaces] as Informer<KubeObject>[];
+    return [this.smtpTargetInformer, this.emailServerInformer, this.senderIdentityInformer, this.secretInformer, this.namespaceInformer] as Informer<KubeObject>[];
   }
 }

@@ -16,13 +16,24 @@ export interface World {
   secret(namespace: string, name: string): Secret | undefined;
   smtpTarget(namespace: string, name: string): SmtpTarget | undefined;
   emailServer(namespace: string, name: string): EmailServer | undefined;
-  emailServers(namespace: string): EmailServer[];
+  /** The servers of one namespace, or of every watched namespace when none is given. */
+  emailServers(namespace?: string): EmailServer[];
   namespace(name: string): Namespace | undefined;
+  namespaces(): Namespace[];
+  /** Every watched identity: who uses a server is counted from them. */
+  senderIdentities(): SenderIdentity[];
 }
 
-/** The doors also look identities up; reconcilers get theirs from the work queue. */
+/** The doors also look one identity up by name. */
 export interface IdentitySource {
   senderIdentity(namespace: string, name: string): SenderIdentity | undefined;
+}
+
+/** Whether an object (or its namespace) is on its way out: it no longer counts as a user of anything. */
+export function goingAway(world: World, obj: { metadata: { namespace?: string; deletionTimestamp?: string } }): boolean {
+  if (obj.metadata.deletionTimestamp) return true;
+  const ns = obj.metadata.namespace ? world.namespace(obj.metadata.namespace) : undefined;
+  return !!ns && (!!ns.metadata.deletionTimestamp || ns.status?.phase === 'Terminating');
 }
 
 /** Keys of what a resolution read, so a change of any of them reconciles its reader again. */
@@ -33,4 +44,8 @@ export const refKey = {
   /** Identities that use "the namespace's default server" depend on every server there. */
   defaultServer: (ns: string) => `DefaultServer/${ns}`,
   namespace: (name: string) => `Namespace/${name}`,
+  /** Identities naming no server may get a platform default (defaultFor) from any namespace. */
+  platformDefaults: () => 'PlatformDefaults',
+  /** Servers with defaultFor report which namespaces they are the default of. */
+  anyNamespace: () => 'Namespaces',
 };

@@ -1,4 +1,5 @@
-// A GitOps tool must see no drift: the controller writes status and nothing else.
+// A GitOps tool must see no drift: the controller writes status, and of metadata only its
+// in-use finalizer (a field no manifest sets, owned by the operator's own field manager).
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createNamespace, kubeconfig, kubectl, kubectlOk } from '../../support/kubectl.ts';
 import { startOperator, type Operator } from '../../support/operator.ts';
@@ -37,10 +38,17 @@ afterAll(async () => {
   await kubectl(['delete', 'ns', ns, '--wait=false']);
 });
 
+interface ManagedFields {
+  manager: string;
+  subresource?: string;
+  operation: string;
+  fieldsV1?: Record<string, unknown>;
+}
+
 const snapshot = async (kind: string, name: string) => {
   const o = JSON.parse(await kubectlOk(['get', kind, name, '-n', ns, '-o', 'json', '--show-managed-fields']));
-  const { resourceVersion: _rv, managedFields, ...metadata } = o.metadata;
-  return { spec: o.spec, metadata, managedFields: managedFields as { manager: string; subresource?: string; operation: string }[] };
+  const { resourceVersion: _rv, managedFields, finalizers, generation: _g, ...metadata } = o.metadata;
+  return { spec: o.spec, metadata, finalizers: finalizers as string[] | undefined, generation: o.metadata.generation as number, managedFields: managedFields as ManagedFields[] };
 };
 
 it('changes neither spec nor metadata, and owns only status', async () => {
@@ -55,21 +63,27 @@ it('changes neither spec nor metadata, and owns only status', async () => {
   await kubectlOk(['label', 'secret', 'relay-login', '-n', ns, 'touched=yes']);
   await new Promise((r) => setTimeout(r, 1500));
 
-  for (const [kind, name, prev] of [
-    ['smtptarget', 'relay', before.target],
-    ['emailserver', 'relay', before.server],
-    ['senderidentity', 'app', before.identity],
+  for (const [kind, name, prev, inUse] of [
+    ['smtptarget', 'relay', before.target, true],
+    ['emailserver', 'relay', before.server, true],
+    ['senderidentity', 'app', before.identity, false],
   ] as const) {
     const after = await snapshot(kind, name);
     expect(after.spec, kind).toEqual(prev.spec);
     expect(after.metadata, kind).toEqual(prev.metadata);
+    expect(after.generation, kind).toBe(prev.generation);
+    // The target is used by the server, the server by the identity: both carry in-use protection.
+    expect(after.finalizers, kind).toEqual(inUse ? ['email.postmaster.dev/in-use-protection'] : undefined);
     const ours = after.managedFields.filter((f) => f.manager === 'postmaster');
     expect(ours.length, `${kind} has a postmaster field manager`).toBeGreaterThan(0);
-    for (const f of ours) expect(f, kind).toMatchObject({ subresource: 'status' });
+    for (const f of ours) {
+      if (f.subresource === 'status') continue;
+      expect(f.fieldsV1, `${kind}: outside status, postmaster owns only its finalizer`).toEqual({ 'f:metadata': { 'f:finalizers': { '.': {}, 'v:"email.postmaster.dev/in-use-protection"': {} } } });
+    }
   }
 
   // Re-applying the same manifest as the GitOps tool is a no-op: no conflict, no new generation.
   const r = await kubectl(['apply', '--server-side', '--field-manager=flux', '-n', ns, '-f', '-'], manifest);
   expect(r.code, r.stderr).toBe(0);
-  expect((await snapshot('smtptarget', 'relay')).metadata.generation).toBe(before.target.metadata.generation);
+  expect((await snapshot('smtptarget', 'relay')).generation).toBe(before.target.generation);
 });

@@ -14,12 +14,15 @@ class MemoryWorld implements World {
   secrets = new Map<string, Secret>();
   targets = new Map<string, SmtpTarget>();
   servers = new Map<string, EmailServer>();
-  namespaces = new Map<string, Namespace>();
+  namespaceMap = new Map<string, Namespace>();
+  identities = new Map<string, SenderIdentity>();
   secret = (ns: string, n: string) => this.secrets.get(`${ns}/${n}`);
   smtpTarget = (ns: string, n: string) => this.targets.get(`${ns}/${n}`);
   emailServer = (ns: string, n: string) => this.servers.get(`${ns}/${n}`);
-  emailServers = (ns: string) => [...this.servers.values()].filter((s) => s.metadata.namespace === ns);
-  namespace = (n: string) => this.namespaces.get(n);
+  emailServers = (ns?: string) => [...this.servers.values()].filter((s) => ns === undefined || s.metadata.namespace === ns);
+  namespace = (n: string) => this.namespaceMap.get(n);
+  namespaces = () => [...this.namespaceMap.values()];
+  senderIdentities = () => [...this.identities.values()];
   addSecret(ns: string, name: string, data: Record<string, string>) {
     this.secrets.set(`${ns}/${name}`, {
       metadata: { name, namespace: ns },
@@ -162,8 +165,8 @@ describe('SenderIdentity', () => {
 
   it('crosses namespaces only where allowedNamespaces admits', async () => {
     const world = new MemoryWorld();
-    world.namespaces.set('team', { metadata: { name: 'team', labels: { mail: 'yes' } } });
-    world.namespaces.set('other', { metadata: { name: 'other' } });
+    world.namespaceMap.set('team', { metadata: { name: 'team', labels: { mail: 'yes' } } });
+    world.namespaceMap.set('other', { metadata: { name: 'other' } });
     world.servers.set('platform/shared', {
       ...server('shared', { allowedNamespaces: { from: 'Selector', selector: { matchLabels: { mail: 'yes' } } } }, 'platform'),
       status: readyStatus,
