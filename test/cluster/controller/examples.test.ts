@@ -11,23 +11,33 @@ const examples = join(import.meta.dirname, '..', '..', '..', 'examples');
 let ns: string;
 let platformNs: string;
 let teamNs: string;
+let agencyNs: string;
+let acmeNs: string;
+let globexNs: string;
 let op: Operator;
 
 /** The cross-namespace example names fixed namespaces; give this run its own. */
 function exampleText(file: string): string {
   return readFileSync(join(examples, file), 'utf8')
     .replaceAll('platform-mail', platformNs)
-    .replaceAll('team-checkout', teamNs);
+    .replaceAll('team-checkout', teamNs)
+    .replaceAll('agency-platform', agencyNs)
+    .replaceAll('client-acme', acmeNs)
+    .replaceAll('client-globex', globexNs)
+    .replaceAll('postmaster.dev/agency: example', `postmaster.dev/agency: ${ns}`);
 }
 
 beforeAll(async () => {
   ns = await createNamespace('ctl-examples');
   platformNs = `${ns}-platform`;
   teamNs = `${ns}-team`;
+  agencyNs = `${ns}-agency`;
+  acmeNs = `${ns}-acme`;
+  globexNs = `${ns}-globex`;
   // Connection tests are off here: the examples name real providers this sandbox cannot reach.
   op = await startOperator({
     kubeconfig: kubeconfig(),
-    namespaces: [ns, platformNs, teamNs],
+    namespaces: [ns, platformNs, teamNs, agencyNs, acmeNs, globexNs],
     extraArgs: ['--connection-tests=false'],
   });
   for (const file of readdirSync(examples).filter((f) => f.endsWith('.yaml'))) {
@@ -39,7 +49,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await op?.stop();
-  await kubectl(['delete', 'ns', ns, platformNs, teamNs, '--wait=false']);
+  await kubectl(['delete', 'ns', ns, platformNs, teamNs, agencyNs, acmeNs, globexNs, '--wait=false']);
 });
 
 const readyAll = (kind: string, namespace: string, names: string[]) =>
@@ -66,7 +76,22 @@ describe('examples', () => {
     expect(receipts?.status.server).toEqual({ name: 'shared', namespace: platformNs, provider: 'SMTP' });
 
     const table = await kubectlOk(['get', 'email', '-n', ns]);
-    expect(table).toMatch(/smtptarget\.email\.postmaster\.dev\/office365\s+smtp\.office365\.com\s+587\s+STARTTLS\s+True\s+Succeeded/);
+    // IN USE: the office365 EmailServer sends through this target.
+    expect(table).toMatch(/smtptarget\.email\.postmaster\.dev\/office365\s+smtp\.office365\.com\s+587\s+STARTTLS\s+1\s+True\s+Succeeded/);
+  });
+
+  it('the agency example: each client namespace gets its plan\'s server as default, and the servers count them', async () => {
+    await readyAll('senderidentity', acmeNs, ['notifications']);
+    await readyAll('senderidentity', globexNs, ['notifications']);
+    const acme = await getObject<{ status: { server: unknown } }>('senderidentity', acmeNs, 'notifications');
+    expect(acme?.status.server).toEqual({ name: 'standard', namespace: agencyNs, provider: 'SMTP' });
+    const globex = await getObject<{ status: { server: unknown } }>('senderidentity', globexNs, 'notifications');
+    expect(globex?.status.server).toEqual({ name: 'premium', namespace: agencyNs, provider: 'SendGrid' });
+    await eventually(async () => {
+      const servers = await kubectlOk(['get', 'emailservers', '-n', agencyNs]);
+      expect(servers).toMatch(/premium\s+SendGrid\s+false\s+1\s+True/);
+      expect(servers).toMatch(/standard\s+SMTP\s+false\s+1\s+True/);
+    });
   });
 
   it('kubectl wait --for=condition=Ready works', async () => {

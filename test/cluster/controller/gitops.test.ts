@@ -51,7 +51,7 @@ const snapshot = async (kind: string, name: string) => {
   return { spec: o.spec, metadata, finalizers: finalizers as string[] | undefined, generation: o.metadata.generation as number, managedFields: managedFields as ManagedFields[] };
 };
 
-it('changes neither spec nor metadata, and owns only status', async () => {
+it('changes no spec and, of metadata, only its in-use finalizer; owns status and that finalizer', async () => {
   await kubectlOk(['apply', '--server-side', '--field-manager=flux', '-n', ns, '-f', '-'], manifest);
   const before = {
     target: await snapshot('smtptarget', 'relay'),
