@@ -16,6 +16,7 @@ export const ErrorCode = {
   UpstreamRejected: 'POSTMASTER_UPSTREAM_REJECTED',
   UpstreamUnavailable: 'POSTMASTER_UPSTREAM_UNAVAILABLE',
   UpstreamMisconfigured: 'POSTMASTER_UPSTREAM_MISCONFIGURED',
+  UpstreamOutcomeUnknown: 'POSTMASTER_UPSTREAM_OUTCOME_UNKNOWN',
   AuthUnavailable: 'POSTMASTER_AUTH_UNAVAILABLE',
   Draining: 'POSTMASTER_DRAINING',
   RouteNotFound: 'POSTMASTER_ROUTE_NOT_FOUND',
@@ -202,6 +203,23 @@ export function upstreamUnavailable(message: string, retryAfterSeconds?: number,
     smtpCode: 451,
     smtpEnhanced: '4.4.0',
     retryAfterSeconds: retryAfterSeconds ?? DEFAULT_UPSTREAM_RETRY_SECONDS,
+    cause,
+  });
+}
+
+/**
+ * The upstream took the message and then went silent before saying whether it
+ * accepted it (the connection broke after the data): it may have been delivered.
+ * A retry is safe to deduplicate: it carries the same Message-ID when the same
+ * Idempotency-Key is sent (HTTP) or the client keeps its own Message-ID (SMTP).
+ */
+export function upstreamOutcomeUnknown(message: string, cause?: unknown): EndpointError {
+  return new EndpointError(`${message} The message may have been delivered; a retry may deliver it twice, under the same Message-ID.`, {
+    code: ErrorCode.UpstreamOutcomeUnknown,
+    statusCode: 502,
+    smtpCode: 451,
+    smtpEnhanced: '4.4.2',
+    retryAfterSeconds: DEFAULT_UPSTREAM_RETRY_SECONDS,
     cause,
   });
 }

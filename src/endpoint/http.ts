@@ -142,6 +142,7 @@ function responseBody(o: SendOutcome): SendMessageResponse {
     provider: o.provider,
     route: o.route,
   };
+  if (o.messageIdHeader !== undefined) body.messageIdHeader = o.messageIdHeader;
   if (o.response !== undefined) body.response = o.response;
   return body;
 }

@@ -3,7 +3,7 @@
 // header injection), extra headers from an allow-list only, size limits.
 // The pipeline runs checkMessage for both doors; the HTTP door first turns its
 // JSON body into a SubmittedMessage with messageFromBody.
-import { addressProblem, CONTROL, CONTROL_PROBLEM, formatMailbox, parseMailbox, type Mailbox } from '../mail/address.ts';
+import { addressProblem, CONTROL, CONTROL_PROBLEM, formatMailbox, messageIdProblem, parseMailbox, type Mailbox } from '../mail/address.ts';
 import { invalidRequest, payloadTooLarge } from './errors.ts';
 import { DEFAULT_LIMITS, type MessageLimits } from './limits.ts';
 import type { SendMessageBody } from './schema.ts';
@@ -16,6 +16,7 @@ const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$
 
 /** Extra headers callers may set, beside X-*: threading and list management. */
 export const ALLOWED_HEADERS: ReadonlySet<string> = new Set([
+  'message-id',
   'list-unsubscribe',
   'list-unsubscribe-post',
   'list-id',
@@ -59,6 +60,12 @@ export function checkMailbox(input: string, field: string): Mailbox {
   return parsed.mailbox;
 }
 
+export function checkMessageId(value: string, field: string): string {
+  const problem = messageIdProblem(value.trim());
+  if (problem) throw invalidRequest(field, problem);
+  return value.trim();
+}
+
 export function checkHeaderValue(value: string, field: string): string {
   if (CONTROL.test(value)) throw invalidRequest(field, CONTROL_PROBLEM);
   return value;
@@ -93,7 +100,17 @@ export function checkMessage(message: SubmittedMessage, limits: MessageLimits = 
     out[part] = value;
   }
 
-  if (message.headers) out.headers = checkHeaders(message.headers, limits);
+  if (message.headers) {
+    const headers = checkHeaders(message.headers, limits);
+    // Message-ID is the caller's to choose (threading, deduplication); it travels as its own field.
+    const idName = Object.keys(headers).find((h) => h.toLowerCase() === 'message-id');
+    if (idName) {
+      out.messageId = checkMessageId(headers[idName]!, `headers.${idName}`);
+      delete headers[idName];
+    }
+    if (Object.keys(headers).length) out.headers = headers;
+  }
+  if (message.messageId !== undefined) out.messageId = checkMessageId(message.messageId, 'headers.Message-ID');
   if (message.attachments?.length) out.attachments = checkAttachments(message.attachments, limits);
   return out;
 }
@@ -107,7 +124,7 @@ function checkHeaders(headers: Record<string, string>, limits: MessageLimits): R
     const field = `headers.${CONTROL.test(name) ? JSON.stringify(name) : name}`;
     if (!HEADER_NAME.test(name)) throw invalidRequest(field, 'is not a header name (letters, digits and "-")');
     if (!headerAllowed(name)) {
-      throw invalidRequest(field, 'is not an allowed header: X-* (not relay instructions), List-*, In-Reply-To, References, Auto-Submitted, Precedence');
+      throw invalidRequest(field, 'is not an allowed header: X-* (not relay instructions), List-*, Message-ID, In-Reply-To, References, Auto-Submitted, Precedence');
     }
     const lower = name.toLowerCase();
     if (seen.has(lower)) throw invalidRequest(field, 'is given twice');

@@ -21,10 +21,11 @@ import {
   invalidRequest,
   rateLimited,
   upstreamMisconfigured,
+  upstreamOutcomeUnknown,
   upstreamRejected,
   upstreamUnavailable,
 } from './errors.ts';
-import { fingerprint, IdempotencyStore, type IdempotencyOptions } from './idempotency.ts';
+import { fingerprint, IdempotencyStore, sha256, type IdempotencyOptions } from './idempotency.ts';
 import { DEFAULT_LIMITS, type MessageLimits } from './limits.ts';
 import { checkMailbox, checkMessage } from './message.ts';
 import { endpointMetrics, type EndpointMetrics } from './metrics.ts';
@@ -119,7 +120,18 @@ export function createPipeline(opts: PipelineOptions): DeliveryPipeline {
     }
   }
 
-  async function deliver(id: string, message: SubmittedMessage, resolved: ResolvedIdentity): Promise<SendOutcome> {
+  /**
+   * The Message-ID to send with: the caller's; else, with an Idempotency-Key, one
+   * derived from it, so a retry after an unknown outcome can be deduplicated by receivers.
+   */
+  function messageIdFor(message: SubmittedMessage, identityEmail: string, stableKey: string | undefined): string {
+    if (message.messageId) return message.messageId;
+    const domain = identityEmail.slice(identityEmail.lastIndexOf('@') + 1);
+    const left = stableKey === undefined ? randomUUID().replace(/-/g, '') : sha256(stableKey).slice(0, 32);
+    return `<${left}.postmaster@${domain}>`;
+  }
+
+  async function deliver(id: string, message: SubmittedMessage, resolved: ResolvedIdentity, stableKey?: string): Promise<SendOutcome> {
     const { identity } = resolved;
     const ns = identity.metadata.namespace;
     const name = identity.metadata.name;
@@ -139,6 +151,7 @@ export function createPipeline(opts: PipelineOptions): DeliveryPipeline {
     const outbound: OutboundMessage = {
       ...message,
       from: identity.spec.displayName ? { name: identity.spec.displayName, address: identity.spec.email } : { address: identity.spec.email },
+      messageId: messageIdFor(message, identity.spec.email, stableKey),
     };
     // A caller trusted to write the body may name where replies go (ticket systems do);
     // otherwise the identity's, then the server's.
@@ -148,6 +161,7 @@ export function createPipeline(opts: PipelineOptions): DeliveryPipeline {
 
     const done = (route: Route, target: SenderRoute, result: SendResult): SendOutcome => {
       const outcome: SendOutcome = { id, messageId: result.messageId, server: serverRef, provider: target.provider, route };
+      if (target.provider === 'SMTP') outcome.messageIdHeader = outbound.messageId!;
       if (result.response !== undefined) outcome.response = result.response;
       return outcome;
     };
@@ -157,6 +171,8 @@ export function createPipeline(opts: PipelineOptions): DeliveryPipeline {
     } catch (err) {
       const first = err as SendError;
       const fallback = resolved.fallback;
+      // It may have been delivered: a fallback (or a quiet retry) could deliver it twice.
+      if (first.outcomeUnknown) throw upstreamOutcomeUnknown(`${primary.provider}: ${first.message}`, first);
       if (first.permanent) throw refusedFor(primary.provider, first);
       if (primary.provider === 'SMTP' || !fallback) {
         throw upstreamUnavailable(`${primary.provider} could not take the message now, nothing was sent: ${first.message}`, first.retryAfterSeconds, first);
@@ -166,6 +182,7 @@ export function createPipeline(opts: PipelineOptions): DeliveryPipeline {
         return done('fallback', fallback, await attempt('fallback', `${serverKey}/fallback`, fallback, outbound));
       } catch (err2) {
         const second = err2 as SendError;
+        if (second.outcomeUnknown) throw upstreamOutcomeUnknown(`The fallback SmtpTarget: ${second.message}`, second);
         const both = `${primary.provider} could not take the message (${first.message}), nor could the fallback SmtpTarget (${second.message})`;
         if (second.permanent) throw upstreamRejected(`${both}.`, second);
         throw upstreamUnavailable(`${both}; nothing was sent.`, second.retryAfterSeconds ?? first.retryAfterSeconds, second);
@@ -199,7 +216,7 @@ export function createPipeline(opts: PipelineOptions): DeliveryPipeline {
           `${caller.namespace}\u0000${caller.username}`,
           request.idempotencyKey,
           fingerprint({ sender: request.sender, message }),
-          () => deliver(id, message, found),
+          () => deliver(id, message, found, `${caller.namespace}\u0000${caller.username}\u0000${request.idempotencyKey}`),
         );
         if (run.replayed) metrics.replays.inc({ door });
         outcome = run.result;

@@ -27,6 +27,7 @@ export interface SendMessageResponse {
   server: { namespace: string; name: string };
   provider: 'SMTP' | 'SendGrid' | 'SparkPost';
   route: 'primary' | 'fallback';
+  messageIdHeader?: string;
   response?: string;
 }
 
@@ -67,8 +68,9 @@ export const sendMessageRequestSchema = {
       additionalProperties: { type: 'string', maxLength: DEFAULT_LIMITS.maxHeaderValueLength },
       description:
         'Extra header fields from an allow-list: X-* (except relay instructions such as X-SMTPAPI and X-MSYS-API), ' +
-        'List-Unsubscribe, List-Unsubscribe-Post, List-Id, In-Reply-To, References, Auto-Submitted, Precedence. ' +
-        'Never From, Sender, Return-Path, To, Cc, Bcc, Subject, Date, Message-ID, MIME-Version, Content-* or DKIM-*.',
+        'List-Unsubscribe, List-Unsubscribe-Post, List-Id, In-Reply-To, References, Auto-Submitted, Precedence, ' +
+        'and Message-ID (<unique@example.com>; kept as given, so threading and deduplication work). ' +
+        'Never From, Sender, Return-Path, To, Cc, Bcc, Subject, Date, MIME-Version, Content-* or DKIM-*.',
     },
     attachments: {
       type: 'array',
@@ -111,6 +113,12 @@ export const sendMessageResponseSchema = {
     },
     provider: { enum: ['SMTP', 'SendGrid', 'SparkPost'], description: 'How it left.' },
     route: { enum: ['primary', 'fallback'], description: "fallback: the server's provider API could not take it, its fallback SmtpTarget did." },
+    messageIdHeader: {
+      type: 'string',
+      description:
+        'The Message-ID header the message went out with: the one given in headers, else one postmaster chose ' +
+        '(the same for every retry with the same Idempotency-Key). SMTP routes only; SendGrid and SparkPost set their own.',
+    },
     response: { type: 'string', description: 'What the upstream answered, e.g. "250 2.0.0 Ok: queued as ABC".' },
   },
 } as const;

@@ -16,7 +16,7 @@
 import { simpleParser } from 'mailparser';
 import type { AddressObject, EmailAddress, ParsedMail } from 'mailparser';
 import { invalidRequest } from './errors.ts';
-import { addressKey, asciiDomain } from '../mail/address.ts';
+import { addressKey, asciiDomain, messageIdProblem } from '../mail/address.ts';
 import { DEFAULT_LIMITS } from './limits.ts';
 import { headerAllowed } from './message.ts';
 import type { SubmittedMessage } from './types.ts';
@@ -76,6 +76,8 @@ export async function submittedMessage(raw: Buffer, envelopeRecipients: string[]
   if (cc.length) message.cc = cc;
   if (bcc.length) message.bcc = bcc;
   if (replyTo) message.replyTo = asciiDomain(replyTo.address);
+  // The client's Message-ID is kept (threading, deduplication of a retried send); a bad one is replaced.
+  if (parsed.messageId && !messageIdProblem(parsed.messageId)) message.messageId = parsed.messageId;
   if (parsed.text) message.text = parsed.text;
   if (parsed.html) message.html = parsed.html;
   // SMTP allows an empty body; the pipeline wants text or html: an empty line it is.
@@ -163,7 +165,8 @@ function carriedHeaders(parsed: ParsedMail): Record<string, string> {
     if (seen.size >= DEFAULT_LIMITS.maxHeaders) break;
     const colon = line.indexOf(':');
     const name = line.slice(0, colon).trim();
-    if (seen.has(key) || !HEADER_NAME.test(name) || !headerAllowed(name)) continue;
+    // Message-ID travels as its own field (submittedMessage).
+    if (key === 'message-id' || seen.has(key) || !HEADER_NAME.test(name) || !headerAllowed(name)) continue;
     let value = utf8(line.slice(colon + 1)).replace(/\r?\n[ \t]+/g, ' ').replace(/\t/g, ' ').trim();
     if (value.includes('\uFFFD')) continue; // 8-bit bytes that are not UTF-8: no way to carry them faithfully
     if (key === 'references') value = shortenReferences(value, DEFAULT_LIMITS.maxHeaderValueLength);

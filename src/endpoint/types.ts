@@ -34,6 +34,8 @@ export interface SendRequest {
 }
 
 export interface SendOutcome extends SendResult {
+  /** The Message-ID header the message went out with (SMTP routes; the API providers choose their own). */
+  messageIdHeader?: string;
   /** postmaster's own id of this delivery (in its logs); the same on an idempotent replay. */
   id?: string;
   server: { namespace: string; name: string };

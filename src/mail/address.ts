@@ -69,6 +69,15 @@ export function asciiDomain(address: string): string {
   return `${address.slice(0, at)}@${domainToASCII(domain) || domain}`;
 }
 
+/** An RFC 5322 msg-id as mail systems use it: `<left@right>`, printable, no spaces, at most 250 characters. */
+export function messageIdProblem(value: string): string | undefined {
+  if (CONTROL.test(value)) return CONTROL_PROBLEM;
+  if (value.length > 250) return 'is longer than 250 characters';
+  return /^<[\x21-\x3b\x3d\x3f-\x7e]+@[\x21-\x3b\x3d\x3f-\x7e]+>$/.test(value) && (value.match(/@/g) ?? []).length === 1
+    ? undefined
+    : 'must be a message id like <unique@example.com>';
+}
+
 /** The domain of an address (lower case, no trailing dot), or undefined when it has none. */
 export function domainOf(address: string): string | undefined {
   const at = address.lastIndexOf('@');

@@ -104,6 +104,8 @@ export interface CheckOptions {
 /** A message ready to go upstream: addresses already validated, From already the identity's. */
 export interface OutboundMessage {
   from: { name?: string; address: string };
+  /** The Message-ID header, `<id@domain>`: the caller's, or one the pipeline chose (stable per Idempotency-Key). */
+  messageId?: string;
   replyTo?: string;
   to: string[];
   cc?: string[];
@@ -135,10 +137,15 @@ export class SendError extends Error {
   readonly retryAfterSeconds?: number;
   /** Upstream status: HTTP status or SMTP reply code. */
   readonly upstreamStatus?: number;
+  /**
+   * The upstream had the whole message when the connection broke, before it said
+   * whether it accepted it: it may have been delivered. Never retried or sent to a fallback here.
+   */
+  readonly outcomeUnknown: boolean;
 
   constructor(
     message: string,
-    opts: { reason: string; permanent: boolean; retryAfterSeconds?: number; upstreamStatus?: number; cause?: unknown },
+    opts: { reason: string; permanent: boolean; retryAfterSeconds?: number; upstreamStatus?: number; outcomeUnknown?: boolean; cause?: unknown },
   ) {
     super(message, { cause: opts.cause });
     this.name = 'SendError';
@@ -146,6 +153,7 @@ export class SendError extends Error {
     this.permanent = opts.permanent;
     if (opts.retryAfterSeconds !== undefined) this.retryAfterSeconds = opts.retryAfterSeconds;
     if (opts.upstreamStatus !== undefined) this.upstreamStatus = opts.upstreamStatus;
+    this.outcomeUnknown = opts.outcomeUnknown ?? false;
   }
 }
 

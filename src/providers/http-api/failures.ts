@@ -177,6 +177,9 @@ export function failureResult<F>(outcome: CallOutcome, ctx: FailureContext, fact
 }
 
 /** The SendError for an outcome of a send that is not a 2xx. */
+/** Connection errors that can strike after a request was written: what the provider did is not known. */
+const RESET_CODES: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ESOCKETTIMEDOUT']);
+
 export function sendFailure(outcome: CallOutcome, provider: ProviderName, endpoint: string, apiKey: string): SendError {
   if (outcome.kind === 'aborted') {
     return new SendError(`The send to ${provider} was canceled before ${endpoint} answered; it may or may not have been accepted.`, {
@@ -185,9 +188,11 @@ export function sendFailure(outcome: CallOutcome, provider: ProviderName, endpoi
     });
   }
   if (outcome.kind !== 'response') {
+    // The request went out and no answer came (timeout, reset mid-call): the provider may have taken it.
+    const outcomeUnknown = outcome.kind === 'timeout' || RESET_CODES.has(outcome.code ?? '');
     return new SendError(
       redact(`Could not reach the ${provider} API at ${endpoint}: ${describeNetworkFailure(outcome)}.`, apiKey),
-      { reason: SendReason.UpstreamUnavailable, permanent: false },
+      { reason: SendReason.UpstreamUnavailable, permanent: false, outcomeUnknown },
     );
   }
   const { status, headers } = outcome;

@@ -1,6 +1,7 @@
 // The SMTP way out: a pooled nodemailer transport behind the Transport contract.
 // send() resolves only on the server's 250 after DATA; every failure becomes a
-// SendError that says whether a retry or a fallback can help.
+// SendError that says whether a retry or a fallback can help, and whether the
+// server already had the whole message (then the outcome is unknown).
 import nodemailer from 'nodemailer';
 import type { Mail, NodemailerError, SendMailOptions } from 'nodemailer';
 import SMTPPool from 'nodemailer/lib/smtp-pool';
@@ -13,6 +14,8 @@ export const SmtpSendReason = {
   UpstreamRejected: 'UpstreamRejected',
   UpstreamTemporaryFailure: 'UpstreamTemporaryFailure',
   UpstreamUnavailable: 'UpstreamUnavailable',
+  /** The connection broke after the whole message was sent, before the server's reply. */
+  UpstreamOutcomeUnknown: 'UpstreamOutcomeUnknown',
   UpstreamAuthFailed: 'UpstreamAuthFailed',
   UpstreamTLSFailed: 'UpstreamTLSFailed',
   MessageRefused: 'MessageRefused',
@@ -75,6 +78,7 @@ export class SmtpTransport implements Transport {
   constructor(endpoint: SmtpEndpoint, timeouts: SmtpTransportTimeouts = {}) {
     this.#pool = new SMTPPool(smtpTransportOptions(endpoint, timeouts));
     this.#mailer = nodemailer.createTransport(this.#pool);
+    this.#mailer.use('stream', trackHandOver);
     this.#target = `${endpoint.host}:${endpoint.port}`;
     this.#secrets = passwordForms(endpoint);
   }
@@ -83,11 +87,12 @@ export class SmtpTransport implements Transport {
     if (this.#closing) {
       throw new SendError(`The SMTP transport to ${this.#target} is closed.`, { reason: SmtpSendReason.TransportClosed, permanent: false });
     }
+    const progress: Progress = { handedOver: false };
     try {
-      const info = await this.#mailer.sendMail(mailOptions(message, signal));
+      const info = await this.#mailer.sendMail({ ...mailOptions(message, signal), [PROGRESS]: progress } as SendMailOptions);
       return { messageId: queueId(info.response) ?? info.messageId, response: info.response };
     } catch (err) {
-      throw this.#sendError(err);
+      throw this.#sendError(err, progress.handedOver);
     }
   }
 
@@ -100,7 +105,7 @@ export class SmtpTransport implements Transport {
     return this.#closing;
   }
 
-  #sendError(err: unknown): SendError {
+  #sendError(err: unknown, handedOver: boolean): SendError {
     const e = (err ?? {}) as NodemailerError;
     const response = e.response ? this.#redact(e.response) : undefined;
     const status = e.responseCode;
@@ -127,6 +132,13 @@ export class SmtpTransport implements Transport {
     if (status && status >= 400) {
       return new SendError(`${this.#target} deferred the message${at}: "${response}"; try again later.`, opts(SmtpSendReason.UpstreamTemporaryFailure, false));
     }
+    if (handedOver && !status) {
+      // Every byte went out and no reply came back: the server may have queued it.
+      return new SendError(`The connection to ${this.#target} broke after the message was sent and before the server answered (${detail}).`, {
+        ...opts(SmtpSendReason.UpstreamOutcomeUnknown, false),
+        outcomeUnknown: true,
+      });
+    }
     if (e.code === 'EMESSAGE' || e.code === 'EENVELOPE') {
       // Refused before the server saw it (too large for the advertised SIZE, no recipients).
       return new SendError(`The message cannot go to ${this.#target}: ${this.#redact(e.message)}.`, opts(SmtpSendReason.MessageRefused, true));
@@ -139,10 +151,32 @@ export class SmtpTransport implements Transport {
   }
 }
 
+/** Where a send stands: whether the SMTP connection has read the whole message (it does so only after DATA's 354). */
+interface Progress {
+  handedOver: boolean;
+}
+/** A key nodemailer copies into mail.data with the other options (symbols it would not). */
+const PROGRESS = 'postmasterProgress';
+
+/**
+ * A nodemailer 'stream' plugin: the message stream the connection reads ends
+ * only once every byte was written to the server, so a failure after that is
+ * an unknown outcome (the server may have queued it), not "nothing was sent".
+ */
+function trackHandOver(mail: { data: SendMailOptions; message: { createReadStream(options?: unknown): NodeJS.ReadableStream } }, done: (err?: Error | null) => void): void {
+  const progress = (mail.data as Record<string, Progress | undefined>)[PROGRESS];
+  if (progress) {
+    const create = mail.message.createReadStream.bind(mail.message);
+    mail.message.createReadStream = (options?: unknown) => create(options).once('end', () => (progress.handedOver = true));
+  }
+  done();
+}
+
 function mailOptions(message: OutboundMessage, signal: AbortSignal | undefined): SendMailOptions {
   const { from } = message;
   return {
     from: from.name ? { name: from.name, address: from.address } : from.address,
+    ...(message.messageId ? { messageId: message.messageId } : {}),
     ...(message.replyTo ? { replyTo: message.replyTo } : {}),
     to: message.to,
     ...(message.cc?.length ? { cc: message.cc } : {}),

@@ -130,3 +130,16 @@ describe('headers', () => {
     expect(m.headers!['X-Long']).toBeUndefined();
   });
 });
+
+describe('Message-ID: the client\'s is kept', () => {
+  it('carries a valid Message-ID as the message id (threading and deduplication of a retried send)', async () => {
+    const m = await convert(['To: a@example.org', 'Subject: s', 'Message-ID: <20261201.4711@grafana.example.com>'], ['a@example.org']);
+    expect(m.messageId).toBe('<20261201.4711@grafana.example.com>');
+    expect(m.headers?.['Message-ID']).toBeUndefined();
+  });
+
+  it('drops one that is not a message id, so the pipeline chooses one', async () => {
+    const m = await convert(['To: a@example.org', 'Subject: s', 'Message-ID: no brackets here'], ['a@example.org']);
+    expect(m.messageId).toBeUndefined();
+  });
+});
