@@ -7,7 +7,7 @@ import { API_VERSION, crdFiles, kinds } from '../../../src/api/index.ts';
 import { renderYaml } from '../../../src/api/render.ts';
 import { undocumentedFields, type JsonSchema } from '../../../src/api/schema.ts';
 import { createNamespace, kubectl, kubectlOk } from '../../support/kubectl.ts';
-import { invalidCases } from './invalid-manifests.ts';
+import { invalidCases } from '../../support/invalid-manifests.ts';
 
 const repo = join(import.meta.dirname, '..', '..', '..');
 
