@@ -64,7 +64,8 @@ export function validateSchema(value: Json, schema: JsonSchema, path: PathSegmen
   if (schema['x-kubernetes-preserve-unknown-fields'] && !schema.type) return;
   if (schema.type && !typeMatches(value, schema.type)) {
     const actual = jsonType(value);
-    problems.push(problem(path, 'TypeInvalid', `Invalid value: ${JSON.stringify(actual)}: must be of type ${schema.type}`, 'schema'));
+    const shown = JSON.stringify(actual);
+    problems.push(problem(path, 'TypeInvalid', `Invalid value: ${shown}: must be of type ${schema.type}: ${shown}`, 'schema'));
     return;
   }
   if (schema.enum && !schema.enum.includes(value as string)) {
@@ -88,7 +89,8 @@ function validateString(value: string, schema: JsonSchema, path: PathSegment[], 
     problems.push(invalid(path, value, `should match '${schema.pattern}'`));
   }
   if (schema.format && !checkFormat(schema.format, value)) {
-    problems.push(problem(path, 'TypeInvalid', `Invalid value: ${showValue(value)}: must be of type ${schema.format}`, 'format'));
+    const shown = showValue(value);
+    problems.push(problem(path, 'TypeInvalid', `Invalid value: ${shown}: must be of type ${schema.format}: ${shown}`, 'format'));
   }
 }
 
