@@ -1,5 +1,5 @@
 // `postmaster`: the command line for GitOps pipelines (validate, offline) and
-// operators on call (against the cluster of the kubeconfig).
+// operators on call (status, against the cluster of the kubeconfig).
 // Also a kubectl plugin: installed as `kubectl-postmaster` it answers to
 // `kubectl postmaster ...`.
 import { basename } from 'node:path';
@@ -17,6 +17,10 @@ const subcommands: Record<string, { summary: string; load: () => Promise<Subcomm
   validate: {
     summary: 'check manifests offline against the CRDs, their defaults and CEL rules',
     load: async () => import('./validate/command.ts').then((m) => ({ help: m.validateHelp, run: m.runValidate })),
+  },
+  status: {
+    summary: 'the tree from identities to servers, targets and Secrets, with Ready',
+    load: async () => import('./status/command.ts').then((m) => ({ help: m.statusHelp, run: m.runStatus })),
   },
 };
 
