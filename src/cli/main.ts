@@ -1,5 +1,5 @@
 // `postmaster`: the command line for GitOps pipelines (validate, offline) and
-// operators on call (status, against the cluster of the kubeconfig).
+// operators on call (status, test, against the cluster of the kubeconfig).
 // Also a kubectl plugin: installed as `kubectl-postmaster` it answers to
 // `kubectl postmaster ...`.
 import { basename } from 'node:path';
@@ -21,6 +21,10 @@ const subcommands: Record<string, { summary: string; load: () => Promise<Subcomm
   status: {
     summary: 'the tree from identities to servers, targets and Secrets, with Ready',
     load: async () => import('./status/command.ts').then((m) => ({ help: m.statusHelp, run: m.runStatus })),
+  },
+  test: {
+    summary: 'send a test message through an EmailServer and wait for the result',
+    load: async () => import('./test-message.ts').then((m) => ({ help: m.testHelp, run: m.runTest })),
   },
 };
 

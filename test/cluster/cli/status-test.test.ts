@@ -1,4 +1,4 @@
-// `postmaster status` as the engineer on call runs it:
+// `postmaster status` and `postmaster test` as the engineer on call runs them:
 // the real API server, the operator running, a real SMTP server (STARTTLS,
 // AUTH) behind the healthy identity. The trees are compared whole: a healthy
 // identity, one whose target's Secret is missing, one whose server was deleted.
@@ -17,6 +17,7 @@ import { eventually, getCondition } from '../../support/wait.ts';
 
 const LOGIN = { username: 'relay-user', password: 'correct-horse-battery' };
 let ns: string;
+let unwatched: string;
 let op: Operator;
 let sink: SmtpSink;
 
@@ -35,7 +36,8 @@ beforeAll(async () => {
   ns = await createNamespace('cli-status');
   // plain() keeps the columns aligned only with a placeholder of the same length.
   expect(ns).toHaveLength('cli-status-xxxxxx'.length);
-  sink = await startSmtpSink({ mode: 'STARTTLS', tls: pki.server, auth: LOGIN });
+  unwatched = await createNamespace('cli-unwatched');
+  sink = await startSmtpSink({ mode: 'STARTTLS', tls: pki.server, auth: LOGIN, rejectRecipients: { 'nobody@example.com': 550 } });
   op = await startOperator({ kubeconfig: kubeconfig(), namespaces: [ns], extraArgs: ['--check-step-timeout=2s'] });
   const relay = { host: '127.0.0.1', port: sink.port, security: 'STARTTLS', checkInterval: '1h' };
   await apply(
@@ -48,6 +50,7 @@ beforeAll(async () => {
       provider: 'SMTP',
       smtp: { targetRef: { name: 'relay' } },
       senderEmail: 'postmaster@example.com',
+      testRecipient: 'ops@example.com',
     }),
     resource('SenderIdentity', 'alerts', { email: 'alerts@example.com', serverRef: { name: 'relay' }, smtpCredentials: { secretName: 'alerts-smtp' } }),
     // The target's Secret is missing.
@@ -69,7 +72,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await op?.stop();
   await sink?.close();
-  await kubectl(['delete', 'ns', ns, '--wait=false']);
+  await kubectl(['delete', 'ns', ns, unwatched, '--wait=false']);
 });
 
 describe('postmaster status', () => {
@@ -169,6 +172,53 @@ describe('postmaster status', () => {
     expect(piped.stdout).not.toContain('\x1b[');
     const coloured = await cli(['status', '-n', ns, '--color=always', 'senderidentity/billing']);
     expect(coloured.stdout).toContain('\x1b[31mFalse');
+  });
+});
+
+describe('postmaster test', () => {
+  it('sends a test message through the server and prints the result, exit 0', async () => {
+    const before = sink.messages.length;
+    const r = await cli(['test', '-n', ns, 'emailserver/relay', '--to', 'oncall@example.com', '--wait', '30s']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(plain(r)).toMatch(/^Sent: test message to oncall@example\.com through EmailServer cli-status-xxxxxx\/relay accepted by the upstream/);
+    expect(sink.messages.slice(before).map((m) => m.to)).toEqual([['oncall@example.com']]);
+  });
+
+  it('sends again for the same address, and to spec.testRecipient without --to', async () => {
+    const before = sink.messages.length;
+    expect((await cli(['test', '-n', ns, 'emailserver/relay', '--to', 'oncall@example.com'])).code).toBe(0);
+    const r = await cli(['test', '-n', ns, 'esrv/relay', '-o', 'json']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ result: 'Sent', recipient: 'ops@example.com' });
+    expect(sink.messages.slice(before).map((m) => m.to)).toEqual([['oncall@example.com'], ['ops@example.com']]);
+  });
+
+  it('exit 1 when the upstream refuses the message', async () => {
+    const r = await cli(['test', '-n', ns, 'emailserver/relay', '--to', 'nobody@example.com']);
+    expect(r.code).toBe(1);
+    expect(plain(r)).toMatch(/^Failed: test message to nobody@example\.com through EmailServer cli-status-xxxxxx\/relay refused at /);
+  });
+
+  it('exit 4 when no operator answers within --wait, exit 3 for a server that does not exist', async () => {
+    await apply(unwatched, resource('EmailServer', 'quiet', { provider: 'SMTP', smtp: { targetRef: { name: 'x' } } }));
+    const quiet = await postmaster(['test', '-n', unwatched, 'emailserver/quiet', '--to', 'ops@example.com', '--wait', '2s', `--kubeconfig=${kubeconfig()}`]);
+    expect(quiet.code).toBe(4);
+    expect(quiet.stderr).toContain('no result for the test message within 2s');
+    const missing = await cli(['test', '-n', ns, 'emailserver/nope', '--to', 'ops@example.com']);
+    expect(missing.code).toBe(3);
+    expect(missing.stderr).toContain(`EmailServer "${ns}/nope" not found`);
+  });
+
+  it.each([
+    [['test', 'smtptarget/relay', '--to', 'a@example.com'], 'name the server: emailserver/NAME'],
+    [['test', 'emailserver/relay', '--to', 'not an address'], '--to: "not an address" is not an email address'],
+    [['test', 'emailserver/relay', '--wait', 'soon'], '--wait: "soon" is not a duration'],
+    [['test', 'emailserver/billing'], 'has no spec.testRecipient: name the recipient with --to'],
+  ])('usage errors exit 2: %j', async (args, message) => {
+    const r = await cli([...args, '-n', ns]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(message);
   });
 });
 

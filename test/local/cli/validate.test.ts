@@ -181,7 +181,7 @@ describe('exit codes and help', () => {
     expect(r.stderr).toContain(message);
   });
 
-  it.each([[['--help']], [['validate', '--help']], [['status', '-h']], [['help', 'status']]])(
+  it.each([[['--help']], [['validate', '--help']], [['status', '-h']], [['test', '--help']], [['help', 'status']]])(
     '%j prints help with the exit codes',
     async (args) => {
       const r = await postmaster(args);
