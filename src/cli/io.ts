@@ -43,6 +43,7 @@ export function oneOf<const W extends string>(flag: string, value: string | unde
 
 /** Go-style durations as kubectl takes them: 30s, 2m, 1m30s, 500ms. */
 export function parseWait(flag: string, value: string): number {
+  if (value === '0') return 0;
   const m = /^(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+)s)?(?:(\d+)ms)?$/.exec(value);
   if (!m || value === '' || m.slice(1).every((g) => g === undefined)) {
     throw usageError(`${flag}: "${value}" is not a duration like 30s, 2m or 1m30s`);

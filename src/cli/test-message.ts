@@ -109,6 +109,9 @@ export async function runTest(argv: readonly string[], io: Io): Promise<ExitCode
       if (Date.now() >= deadline || io.signal?.aborted) break;
       await sleep(Math.min(500, Math.max(0, deadline - Date.now())), io.signal);
     }
+    if (io.signal?.aborted) {
+      throw new CliError(CliErrorCode.Timeout, `interrupted before a result; the operator still sends it (${TEST_TO_ANNOTATION}=${value}).`);
+    }
     throw new CliError(
       CliErrorCode.Timeout,
       `no result for the test message within ${values.wait ?? '60s'}: is the operator running, watching namespace "${ns}", ` +

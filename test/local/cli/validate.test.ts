@@ -202,3 +202,11 @@ describe('exit codes and help', () => {
     expect(execFileSync('kubectl', ['plugin', 'list'], { encoding: 'utf8', env })).toContain(join(bin, 'kubectl-postmaster'));
   });
 });
+
+describe('durations', () => {
+  it('reads --wait as kubectl does, and 0 as do not wait', async () => {
+    const { parseWait } = await import('../../../src/cli/io.ts');
+    expect([parseWait('--wait', '0'), parseWait('--wait', '45s'), parseWait('--wait', '1m30s'), parseWait('--wait', '500ms')]).toEqual([0, 45_000, 90_000, 500]);
+    expect(() => parseWait('--wait', '10')).toThrow('--wait: "10" is not a duration like 30s, 2m or 1m30s');
+  });
+});
