@@ -1,4 +1,7 @@
 // Manifests the API server must refuse, each with the field its error must name.
+// One table for the API server test (test/cluster/api/crds.test.ts) and the
+// offline validator (test/local/cli, test/cluster/cli): a rule added to the
+// CRDs with a case here is checked both ways, so neither can forget it.
 export interface InvalidCase {
   name: string;
   kind: 'SmtpTarget' | 'EmailServer' | 'SenderIdentity';
@@ -144,3 +147,14 @@ export const invalidCases: InvalidCase[] = [
   },
   { name: 'unknown field from', kind: 'SenderIdentity', spec: { email: 'a@example.com', from: 'x' }, field: 'spec.from' },
 ];
+
+/** The case as a manifest, as the tests apply or validate it. */
+export function invalidManifest(c: InvalidCase, namespace?: string): Record<string, unknown> {
+  const manifest: Record<string, unknown> = {
+    apiVersion: 'email.postmaster.dev/v1alpha1',
+    kind: c.kind,
+    metadata: { name: 'invalid', ...(namespace ? { namespace } : {}) },
+  };
+  if (c.spec) manifest.spec = structuredClone(c.spec);
+  return manifest;
+}
