@@ -59,6 +59,12 @@ export const invalidCases: InvalidCase[] = [
   { name: 'SendGrid without its API key ref', kind: 'EmailServer', spec: { provider: 'SendGrid' }, field: 'spec.sendgrid' },
   { name: 'SparkPost without its API key ref', kind: 'EmailServer', spec: { provider: 'SparkPost' }, field: 'spec.sparkpost' },
   {
+    name: 'defaultFor on a server no other namespace may use',
+    kind: 'EmailServer',
+    spec: { provider: 'SMTP', smtp: { targetRef: { name: 'relay' } }, defaultFor: { namespaceSelector: { matchLabels: { tenant: 'a' } } } },
+    field: 'spec.defaultFor',
+  },
+  {
     name: 'fallback on an SMTP provider',
     kind: 'EmailServer',
     spec: { provider: 'SMTP', smtp: { targetRef: { name: 'relay' } }, fallback: { smtpTargetRef: { name: 'other' } } },

@@ -57,8 +57,8 @@ beforeAll(async () => {
     resource('SmtpTarget', 'billing-relay', { ...relay, credentials: { secretRef: { name: 'billing-login' } } }),
     resource('EmailServer', 'billing', { provider: 'SMTP', smtp: { targetRef: { name: 'billing-relay' } } }),
     resource('SenderIdentity', 'billing', { email: 'billing@example.com', serverRef: { name: 'billing' } }),
-    // Its server is deleted below.
-    resource('EmailServer', 'gone', { provider: 'SMTP', smtp: { targetRef: { name: 'relay' } } }),
+    // Its server is deleted below, at once: in-use protection is turned off for it.
+    resource('EmailServer', 'gone', { provider: 'SMTP', smtp: { targetRef: { name: 'relay' } } }, { 'email.postmaster.dev/in-use-protection': 'disabled' }),
     resource('SenderIdentity', 'orphan', { email: 'orphan@example.com', serverRef: { name: 'gone' } }),
   );
   await settled('senderidentity', 'orphan', 'True');
