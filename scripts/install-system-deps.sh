@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests run for real: Postfix (a real MTA for the
-# SMTP checks and transport) and openssl (test certificates).
+# SMTP checks and transport), openssl (test certificates) and prometheus (its promtool
+# checks the chart's alert rules and the operator's /metrics; the server is never started).
 # Idempotent and fast when everything is there. Needs root (as tests and CI run here).
 # Only the binaries are wanted: tests run private instances with their own config
 # (test/support/postfix.ts); a system instance, if the package started one, is stopped
 # so it never holds port 25 or a queue the tests might confuse with theirs.
 set -euo pipefail
 
-packages=(postfix openssl)
+packages=(postfix openssl prometheus)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -1,14 +1,14 @@
-// manifests/ as a cluster admin would apply them, and the operator running with
-// nothing but the postmaster ServiceAccount's RBAC: reconciling, events, leader
-// election, generated Secrets, TokenReview and SubjectAccessReview all allowed.
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+// manifests/ (the kustomize base rendered from the chart) as a cluster admin
+// would apply it, and the operator running with nothing but the postmaster
+// ServiceAccount's RBAC: reconciling, events, leader election, generated
+// Secrets, TokenReview and SubjectAccessReview all allowed.
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { stringify } from 'yaml';
+import { parseObjects } from '../../../scripts/lib/manifests.ts';
 import { createNamespace, kubectl, kubectlOk } from '../../support/kubectl.ts';
 import { apply, resource } from '../../support/manifests.ts';
 import { startOperator, type Operator } from '../../support/operator.ts';
+import { serviceAccountKubeconfig } from '../../support/service-account.ts';
 import { startSmtpSink, type SmtpSink } from '../../support/smtp-sink.ts';
 import { eventually, getCondition, getObject } from '../../support/wait.ts';
 
@@ -18,28 +18,14 @@ let op: Operator;
 let sink: SmtpSink;
 
 beforeAll(async () => {
-  await kubectlOk(['apply', '--server-side', '-f', join(manifests, '00-namespace.yaml')]);
-  // Server-side dry run of everything (the Deployment and Services too): what a GitOps tool would be told.
-  const dry = await kubectl(['apply', '--server-side', '--dry-run=server', '-f', manifests]);
-  expect(dry.code, dry.stderr).toBe(0);
-  await kubectlOk(['apply', '--server-side', '-f', join(manifests, '10-rbac.yaml')]);
+  // The install on a fresh cluster, CRDs and Namespace included, in one command.
+  await kubectlOk(['apply', '--server-side', '-k', manifests]);
+  // A second apply (a GitOps tool's next sync) is valid and conflicts with nothing.
+  const again = await kubectl(['apply', '--server-side', '--dry-run=server', '-k', manifests]);
+  expect(again.code, again.stderr).toBe(0);
 
   // A kubeconfig that is only the operator's ServiceAccount.
-  const admin = JSON.parse(await kubectlOk(['config', 'view', '--raw', '-o', 'json']));
-  const token = (await kubectlOk(['create', 'token', 'postmaster', '-n', 'postmaster-system', '--duration=1h'])).trim();
-  const cluster = admin.clusters[0].cluster;
-  const saConfig = join(mkdtempSync(join(tmpdir(), 'postmaster-sa-')), 'kubeconfig');
-  writeFileSync(
-    saConfig,
-    stringify({
-      apiVersion: 'v1',
-      kind: 'Config',
-      clusters: [{ name: 'test', cluster: { server: cluster.server, 'certificate-authority-data': cluster['certificate-authority-data'] } }],
-      users: [{ name: 'postmaster', user: { token } }],
-      contexts: [{ name: 'sa', context: { cluster: 'test', user: 'postmaster' } }],
-      'current-context': 'sa',
-    }),
-  );
+  const saConfig = await serviceAccountKubeconfig('postmaster-system', 'postmaster');
 
   ns = await createNamespace('least-priv');
   sink = await startSmtpSink({ mode: 'None', noAuth: true });
@@ -47,7 +33,8 @@ beforeAll(async () => {
     kubeconfig: saConfig,
     namespaces: [ns],
     leaseNamespace: 'postmaster-system',
-    extraArgs: ['--check-step-timeout=2s'],
+    // The Lease the chart's Role names (the default id, postmaster-leader, for release "postmaster").
+    extraArgs: ['--check-step-timeout=2s', '--leader-election-id=postmaster-leader'],
   });
   await apply(
     ns,
@@ -61,6 +48,18 @@ afterAll(async () => {
   await op?.stop();
   await sink?.close();
   await kubectl(['delete', 'ns', ns, '--wait=false']);
+});
+
+it('installs every object of manifests/ with kubectl apply -k', async () => {
+  const built = await kubectlOk(['kustomize', manifests]);
+  const objects = parseObjects(built);
+  expect(objects.length).toBeGreaterThan(10);
+  const listed = await kubectlOk(['get', '-f', '-', '-o', 'name'], built);
+  expect(listed.trim().split('\n')).toHaveLength(objects.length);
+  expect(listed).toContain('customresourcedefinition.apiextensions.k8s.io/smtptargets.email.postmaster.dev');
+  expect(listed).toContain('deployment.apps/postmaster');
+  const labels = await kubectlOk(['get', 'ns', 'postmaster-system', '-o', 'jsonpath={.metadata.labels}']);
+  expect(JSON.parse(labels)).toMatchObject({ 'pod-security.kubernetes.io/enforce': 'restricted' });
 });
 
 it('reconciles, records events, holds the lease and writes credentials with only its own RBAC', async () => {
