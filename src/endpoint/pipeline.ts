@@ -281,6 +281,18 @@ export function createPipeline(opts: PipelineOptions): DeliveryPipeline {
       }
     },
     send,
+    async authorize(caller, sender) {
+      try {
+        const resolved = OBJECT_NAME.test(sender) ? opts.directory.resolve(caller.namespace, sender) : undefined;
+        if (!resolved) throw identityNotFound(caller.namespace, sender);
+        await authorize(caller, resolved);
+      } catch (err) {
+        const e = isEndpointError(err) ? err : internalError(err);
+        if (!isEndpointError(err)) log.error({ err: errorText(err) }, 'authorization failed unexpectedly');
+        log.info({ caller: caller.username, sender, code: e.code, err: e.message }, 'sender refused');
+        throw refuse('smtp', e);
+      }
+    },
     get inFlight() {
       return inFlight;
     },

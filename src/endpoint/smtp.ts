@@ -4,9 +4,9 @@
 //
 // Replies (the text starts with the RFC 3463 code); refusals are errors.ts's
 // EndpointErrors, so both doors say the same thing in the same words:
-//   no AUTH before MAIL 530 5.7.0 · AUTH before STARTTLS (certificate given) 538
+//   no AUTH before MAIL 530 5.7.0 · AUTH is offered only after STARTTLS (certificate given); sent anyway 538
 //   bad login 535 5.7.8 · token check unavailable 454 4.7.0
-//   MAIL FROM not the identity's address 550 5.7.1 · unknown identity 550 5.1.8
+//   MAIL FROM not the identity's address, or RBAC refuses (checked at MAIL FROM) 550 5.7.1 · unknown identity 550 5.1.8
 //   identity not Ready 451 4.3.5 · shutting down 421 4.3.2
 //   bad RCPT address 553 5.1.3 · too many recipients 452 4.5.3 · too big 552 5.3.4
 //   malformed or smuggled headers 554 5.6.0 (553 5.1.3 in address headers)
@@ -21,6 +21,7 @@ import { addressKey, asciiDomain } from '../mail/address.ts';
 import { DEFAULT_LIMITS } from './limits.ts';
 import { checkAddress } from './message.ts';
 import { submittedMessage } from './smtp-message.ts';
+import { offerAuthOnlyAfterStarttls } from './smtp-starttls.ts';
 import { oneLine, reply, replyFor, type SmtpReply } from './smtp-replies.ts';
 import type { Directory, Pipeline } from './types.ts';
 
@@ -28,7 +29,10 @@ export interface SmtpDoorOptions {
   pipeline: Pipeline;
   directory: Directory;
   log: Logger;
-  /** PEM key and certificate: STARTTLS is offered and required before AUTH. Absent: plain text only. */
+  /**
+   * PEM key and certificate: STARTTLS is offered, and AUTH only after it; since
+   * every transaction needs a login, none happens without TLS. Absent: plain text only.
+   */
   tls?: { key: string; cert: string };
   /** Largest message accepted (SIZE extension), in bytes. */
   maxMessageBytes: number;
@@ -106,7 +110,12 @@ export function createSmtpDoor(opts: SmtpDoorOptions): SmtpDoor {
       const login = logins.get(session);
       if (!login) return callback(asReply(unauthenticated('Authentication required'), log));
       const refused = checkSender(directory, login, address);
-      callback(refused ? asReply(refused, log) : null);
+      if (refused) return callback(asReply(refused, log));
+      // RBAC before DATA: a caller that may not send as the identity never uploads the message.
+      pipeline.authorize(login.caller, login.identity).then(
+        () => callback(),
+        (err: unknown) => callback(asReply(err, log)),
+      );
     },
 
     onRcptTo(address, session, callback) {
@@ -138,6 +147,7 @@ export function createSmtpDoor(opts: SmtpDoorOptions): SmtpDoor {
         });
     },
   });
+  if (opts.tls) offerAuthOnlyAfterStarttls(server);
   // Client resets and TLS failures surface here; they concern one connection only.
   server.on('error', (err) => log.debug({ err: err.message }, 'smtp connection error'));
 

@@ -54,6 +54,12 @@ export interface Pipeline {
    * cached briefly; or the bound identity of SMTP credentials), rate limits, sends with
    * fallback, honours the idempotency key. Resolves only after the upstream accepted. */
   send(request: SendRequest): Promise<SendOutcome>;
+  /**
+   * Whether `caller` may send as `sender` (in its namespace): the identity exists and RBAC
+   * (or the bound identity of SMTP credentials) allows it. The SMTP door asks at MAIL FROM,
+   * so a refused caller never uploads its message; send() checks again (cached).
+   */
+  authorize(caller: Caller, sender: string): Promise<void>;
   /** Messages in flight right now (for drain). */
   readonly inFlight: number;
 }

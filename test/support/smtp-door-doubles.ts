@@ -83,6 +83,12 @@ export function fakePipeline(directory: Directory): FakePipeline {
       if (!caller) throw unauthenticated('The ServiceAccount token was not accepted (audience "postmaster").');
       return caller;
     },
+    async authorize(caller, sender) {
+      if (!directory.resolve(caller.namespace, sender)) throw identityNotFound(caller.namespace, sender);
+      const mayBound = caller.boundIdentity === sender;
+      const mayRbac = !caller.boundIdentity && p.allowed.has(`${caller.username} ${caller.namespace}/${sender}`);
+      if (!mayBound && !mayRbac) throw forbidden(`${caller.username} may not send as SenderIdentity "${caller.namespace}/${sender}".`);
+    },
     async send(request): Promise<SendOutcome> {
       p.requests.push(request);
       inFlight++;

@@ -248,13 +248,17 @@ describe('ServiceAccount token as the password', () => {
     expect(pipeline.requests).toHaveLength(0);
   });
 
-  it('no RBAC permission to send as the identity: 550 5.7.1 after DATA, nothing sent', async () => {
+  it('no RBAC permission to send as the identity: 550 5.7.1 at MAIL FROM, before the message is uploaded', async () => {
     const { port } = await startDoor();
     pipeline.allowed.clear();
     const err = await failure(client(port, { auth: { user: 'alerts', pass: TOKEN } }).sendMail(simple));
     expect(err.responseCode).toBe(550);
+    expect(err.code).toBe('EENVELOPE');
     expect(err.response).toMatch(/^550 5\.7\.1 system:serviceaccount:team-a:grafana may not send as SenderIdentity "team-a\/alerts"/);
-    expect(pipeline.delivered).toHaveLength(0);
+    expect(pipeline.requests).toHaveLength(0);
+    // The raw dialogue: the refusal is the answer to MAIL FROM itself.
+    const d = await loggedIn(port, 'alerts', TOKEN);
+    expect(await d.command(`MAIL FROM:<${ALERTS}>`)).toMatchObject({ code: 550 });
   });
 });
 
@@ -415,11 +419,13 @@ describe('pipeline failures become SMTP replies', () => {
 });
 
 describe('STARTTLS (a certificate is configured)', () => {
-  it('AUTH before STARTTLS is refused; after it, the login and the message go through', async () => {
+  it('AUTH is offered only after STARTTLS, and refused before it; after it, the login and the message go through', async () => {
     const { port } = await startDoor({ tls: pki.server });
     const d = await dialogue(port);
     const ehlo = await d.command('EHLO client.test');
     expect(ehlo.lines).toContain('STARTTLS');
+    // Clients that trust the EHLO list (swaks, Python smtplib, nodemailer) never send a password in clear.
+    expect(ehlo.lines.some((l) => l.startsWith('AUTH'))).toBe(false);
     const early = await d.command(authPlain(LOGIN.user, LOGIN.pass));
     expect(early.code).toBe(538);
     expect((await d.command(`MAIL FROM:<${ALERTS}>`)).code).toBe(530);
@@ -433,13 +439,13 @@ describe('STARTTLS (a certificate is configured)', () => {
     expect((await d.data(rawMessage(['To: ann@example.org', 'Subject: over tls']))).end!.code).toBe(250);
   });
 
-  it('nodemailer: requireTLS with the CA sends; a client that skips TLS cannot log in', async () => {
+  it('nodemailer: requireTLS with the CA sends; a client that skips TLS is never offered AUTH and cannot send', async () => {
     const { port } = await startDoor({ tls: pki.server });
     await client(port, { auth: LOGIN, tls: true }).sendMail(simple);
     expect(pipeline.delivered).toHaveLength(1);
     const err = await failure(client(port, { auth: LOGIN }).sendMail(simple));
-    expect(err.code).toBe('EAUTH');
-    expect(err.responseCode).toBe(538);
+    expect(err.responseCode).toBe(530);
+    expect(err.response).toContain('Authentication required');
     expect(pipeline.delivered).toHaveLength(1);
   });
 });
