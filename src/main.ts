@@ -79,7 +79,11 @@ const controller = new Controller({
 // The send endpoint: every replica serves it from its own caches.
 const directory = createDirectory(cache, routing);
 const pipeline = createPipeline({ client, directory, log, metrics });
-const httpDoor = createHttpDoor({ pipeline, log });
+const httpDoor = createHttpDoor({
+  pipeline,
+  log,
+  server: { requestTimeoutMs: config.httpRequestTimeoutMs, maxConnections: config.httpMaxConnections },
+});
 const smtpDoor = createSmtpDoor({
   pipeline,
   directory,

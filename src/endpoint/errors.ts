@@ -20,6 +20,9 @@ export const ErrorCode = {
   AuthUnavailable: 'POSTMASTER_AUTH_UNAVAILABLE',
   Draining: 'POSTMASTER_DRAINING',
   RouteNotFound: 'POSTMASTER_ROUTE_NOT_FOUND',
+  MethodNotAllowed: 'POSTMASTER_METHOD_NOT_ALLOWED',
+  RequestTimeout: 'POSTMASTER_REQUEST_TIMEOUT',
+  HeadersTooLarge: 'POSTMASTER_HEADERS_TOO_LARGE',
   Internal: 'POSTMASTER_INTERNAL',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -250,6 +253,31 @@ export function routeNotFound(method: string, url: string): EndpointError {
   return new EndpointError(`No route ${method} ${url.split('?')[0]}; messages go to POST /v1/messages.`, {
     code: ErrorCode.RouteNotFound,
     statusCode: 404,
+    smtpCode: 500,
+  });
+}
+
+export function methodNotAllowed(method: string, url: string, allow: string): EndpointError {
+  return new EndpointError(`${method} is not allowed on ${url.split('?')[0]}; use ${allow}.`, {
+    code: ErrorCode.MethodNotAllowed,
+    statusCode: 405,
+    smtpCode: 500,
+  });
+}
+
+/** The client did not send its whole request in time (a stalled upload); the connection is closed. */
+export function requestTimeout(seconds: number): EndpointError {
+  return new EndpointError(`The request was not received within ${seconds}s; the connection is closed. Nothing was sent.`, {
+    code: ErrorCode.RequestTimeout,
+    statusCode: 408,
+    smtpCode: 500,
+  });
+}
+
+export function headersTooLarge(): EndpointError {
+  return new EndpointError('The request headers are larger than this endpoint accepts.', {
+    code: ErrorCode.HeadersTooLarge,
+    statusCode: 431,
     smtpCode: 500,
   });
 }

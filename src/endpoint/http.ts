@@ -9,12 +9,14 @@ import {
   internalError,
   invalidRequest,
   isEndpointError,
+  methodNotAllowed,
   payloadTooLarge,
   routeNotFound,
   unauthenticated,
   unsupportedMediaType,
   draining as drainingError,
 } from './errors.ts';
+import { clientErrorHandler, DEFAULT_HTTP_SERVER_LIMITS, serverFactory, type HttpServerLimits } from './http-server.ts';
 import { DEFAULT_LIMITS, type MessageLimits } from './limits.ts';
 import { messageFromBody } from './message.ts';
 import { openApiDocument } from './openapi.ts';
@@ -32,13 +34,20 @@ export interface HttpDoorOptions {
   /** Largest request body in bytes; larger ones get 413. Default 25 MiB. */
   bodyLimit?: number;
   limits?: MessageLimits;
+  /** Timeouts and the connection cap of the server. */
+  server?: Partial<HttpServerLimits>;
 }
 
 export function createHttpDoor(opts: HttpDoorOptions) {
   const { pipeline } = opts;
   const limits = opts.limits ?? DEFAULT_LIMITS;
   const log = opts.log.child({ component: 'http-door' });
+  const serverLimits: HttpServerLimits = { ...DEFAULT_HTTP_SERVER_LIMITS, ...opts.server };
   const app = Fastify({
+    serverFactory: serverFactory(serverLimits),
+    clientErrorHandler: clientErrorHandler(serverLimits, log),
+    requestTimeout: serverLimits.requestTimeoutMs,
+    keepAliveTimeout: serverLimits.keepAliveTimeoutMs,
     loggerInstance: log,
     // Our own one line per request (below): fastify's would be a second, and never needs headers.
     logController: new LogController({ disableRequestLogging: true }),
@@ -66,7 +75,14 @@ export function createHttpDoor(opts: HttpDoorOptions) {
     if (e.statusCode >= 500 && e.code === 'POSTMASTER_INTERNAL') req.log.error({ err: err.message }, 'request failed');
     return sendError(reply, e);
   });
-  app.setNotFoundHandler((req, reply) => sendError(reply, routeNotFound(req.method, req.url)));
+  app.setNotFoundHandler((req, reply) => {
+    const path = req.url.split('?')[0];
+    const allow = path === MESSAGES_PATH ? 'POST' : path === '/openapi.json' ? 'GET, HEAD' : undefined;
+    if (allow) reply.header('Allow', allow);
+    // TRACE would echo the request, Authorization included: refused everywhere.
+    if (allow || req.method === 'TRACE') return sendError(reply, methodNotAllowed(req.method, req.url, allow ?? 'POST /v1/messages'));
+    return sendError(reply, routeNotFound(req.method, req.url));
+  });
 
   app.get('/openapi.json', async (_req, reply) => reply.type('application/json').send(document));
 

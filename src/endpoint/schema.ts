@@ -4,7 +4,7 @@
 // control characters, the header allow-list, base64) and names the field.
 import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
-import { invalidRequest, type EndpointError } from './errors.ts';
+import { invalidRequest, payloadTooLarge, type EndpointError } from './errors.ts';
 import { DEFAULT_LIMITS } from './limits.ts';
 
 /** The body of POST /v1/messages, once it passed the schema. */
@@ -181,8 +181,12 @@ function toInvalidRequest(e: ErrorObject | undefined): EndpointError {
       return invalidRequest(fieldName(e.instancePath), `has more than ${String(params.limit)} entries`);
     case 'minItems':
       return invalidRequest(fieldName(e.instancePath), `needs at least ${String(params.limit)} entr${params.limit === 1 ? 'y' : 'ies'}`);
-    case 'maxLength':
-      return invalidRequest(fieldName(e.instancePath), `is longer than ${String(params.limit)} characters`);
+    case 'maxLength': {
+      const field = fieldName(e.instancePath);
+      // Content over its size limit is a payload too large, as on the SMTP door, not a malformed request.
+      if (/^(text|html|attachments\[\d+\]\.content)$/.test(field)) return payloadTooLarge(`${field} is longer than ${String(params.limit)} characters.`, field);
+      return invalidRequest(field, `is longer than ${String(params.limit)} characters`);
+    }
     case 'minLength':
       return invalidRequest(fieldName(e.instancePath), 'must not be empty');
     case 'maxProperties':
