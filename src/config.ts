@@ -31,6 +31,7 @@ export interface Config {
   smtpTls?: { certFile: string; keyFile: string };
   maxMessageBytes: number;
   httpRequestTimeoutMs: number;
+  authOutageGraceMs: number;
   httpMaxConnections: number;
   drainDelayMs: number;
 }
@@ -64,6 +65,7 @@ const options = {
   'smtp-tls-cert': { type: 'string', help: 'PEM certificate file: the SMTP door offers STARTTLS and requires it before AUTH' },
   'smtp-tls-key': { type: 'string', help: 'PEM key file for --smtp-tls-cert' },
   'max-message-bytes': { type: 'string', help: 'largest message the SMTP door takes (default 15728640)' },
+  'auth-outage-grace': { type: 'string', help: 'while the API server is unreachable, callers accepted within this long are still served (default 5m; 0: never)' },
   'http-request-timeout': { type: 'string', help: 'the HTTP door waits this long for a whole request; a stalled one gets 408 (default 30s)' },
   'http-max-connections': { type: 'string', help: 'connections the HTTP door holds at once (default 1024)' },
   'drain-delay': { type: 'string', help: 'on SIGTERM, how long /readyz fails before the doors stop taking work (default 2s)' },
@@ -157,6 +159,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config | 'he
     maxMessageBytes: 0,
     drainDelayMs: 0,
     httpRequestTimeoutMs: dur('http-request-timeout', '30s'),
+    authOutageGraceMs: dur('auth-outage-grace', '5m'),
     httpMaxConnections: int('http-max-connections', 1024, 1, 1_000_000),
   };
   config.maxMessageBytes = int('max-message-bytes', 15 * 1024 * 1024, 1024, 100 * 1024 * 1024);

@@ -78,7 +78,7 @@ const controller = new Controller({
 
 // The send endpoint: every replica serves it from its own caches.
 const directory = createDirectory(cache, routing);
-const pipeline = createPipeline({ client, directory, log, metrics });
+const pipeline = createPipeline({ client, directory, log, metrics, authOutageGraceMs: config.authOutageGraceMs });
 const httpDoor = createHttpDoor({
   pipeline,
   log,

@@ -3,6 +3,9 @@
 // Both answers, yes and no, are cached briefly so a busy caller does not cost two
 // API calls per message; concurrent identical questions share one call. Tokens
 // are cached by their sha256 only, and never past their own expiry.
+// While the API server cannot be reached, a caller whose token and permission
+// were accepted within the outage grace (default 5 minutes) is served on that
+// last answer, never past the token's expiry; denials and new callers are never guessed.
 import type { KubeClient } from '../kube/rest.ts';
 import { authUnavailable, forbidden, unauthenticated } from './errors.ts';
 import { sha256 } from './idempotency.ts';
@@ -44,9 +47,17 @@ interface Cached<T> {
   expiresAt: number;
 }
 
+/** How an answer is kept: `ttl` for normal reuse, `grace` for reuse while the API server is away (0: never). */
+interface Keeping {
+  ttl: number;
+  grace: number;
+}
+
 /** A small TTL cache that shares in-flight lookups. */
 class DecisionCache<T> {
   readonly #entries = new Map<string, Cached<T>>();
+  /** The last accepted answers, kept for an API server outage. */
+  readonly #lastGood = new Map<string, Cached<T>>();
   readonly #inflight = new Map<string, Promise<Answer<T>>>();
   readonly #max: number;
   readonly #now: () => number;
@@ -56,7 +67,7 @@ class DecisionCache<T> {
     this.#now = now;
   }
 
-  async get(key: string, ttlFor: (a: Answer<T>) => number, load: () => Promise<Answer<T>>): Promise<T> {
+  async get(key: string, keep: (a: Answer<T>) => Keeping, load: () => Promise<Answer<T>>): Promise<T> {
     const now = this.#now();
     const hit = this.#entries.get(key);
     if (hit && hit.expiresAt > now) return unwrap(hit.answer);
@@ -66,26 +77,37 @@ class DecisionCache<T> {
       pending = load().finally(() => this.#inflight.delete(key));
       this.#inflight.set(key, pending);
       const answer = await pending;
-      const ttl = ttlFor(answer);
+      const { ttl, grace } = keep(answer);
+      const at = this.#now();
       if (ttl > 0) {
-        this.#entries.set(key, { answer, expiresAt: this.#now() + ttl });
-        this.#trim();
+        this.#entries.set(key, { answer, expiresAt: at + ttl });
+        trim(this.#entries, this.#max, at);
       }
-      return unwrap(answer);
+      if (grace > 0) {
+        this.#lastGood.set(key, { answer, expiresAt: at + grace });
+        trim(this.#lastGood, this.#max, at);
+      }
+      return unwrap(this.#duringOutage(key, answer));
     }
-    return unwrap(await pending);
+    return unwrap(this.#duringOutage(key, await pending));
   }
 
-  #trim(): void {
-    const now = this.#now();
-    for (const [k, e] of this.#entries) {
-      if (this.#entries.size <= this.#max) return;
-      if (e.expiresAt <= now) this.#entries.delete(k);
-    }
-    for (const k of this.#entries.keys()) {
-      if (this.#entries.size <= this.#max) return;
-      this.#entries.delete(k);
-    }
+  /** An "API server unavailable" answer is replaced by the last accepted one, while it is within its grace. */
+  #duringOutage(key: string, answer: Answer<T>): Answer<T> {
+    if (answer.ok || !isUnavailable(answer.error)) return answer;
+    const good = this.#lastGood.get(key);
+    return good && good.expiresAt > this.#now() ? good.answer : answer;
+  }
+}
+
+function trim<T>(entries: Map<string, Cached<T>>, max: number, now: number): void {
+  for (const [k, e] of entries) {
+    if (entries.size <= max) return;
+    if (e.expiresAt <= now) entries.delete(k);
+  }
+  for (const k of entries.keys()) {
+    if (entries.size <= max) return;
+    entries.delete(k);
   }
 }
 
@@ -103,6 +125,8 @@ export interface AuthOptions {
   now?: () => number;
   /** Per-call timeout to the API server. Default 5 s. */
   timeoutMs?: number;
+  /** How long accepted answers still count while the API server cannot be reached. Default 5 min; 0: not at all. */
+  outageGraceMs?: number;
 }
 
 export class Authenticator {
@@ -111,6 +135,7 @@ export class Authenticator {
   readonly #ttlMs: number;
   readonly #now: () => number;
   readonly #timeoutMs: number;
+  readonly #graceMs: number;
   readonly #tokens: DecisionCache<ReviewedCaller>;
   readonly #access: DecisionCache<boolean>;
 
@@ -120,6 +145,7 @@ export class Authenticator {
     this.#ttlMs = opts.cacheTtlMs ?? 10_000;
     this.#now = opts.now ?? Date.now;
     this.#timeoutMs = opts.timeoutMs ?? 5_000;
+    this.#graceMs = opts.outageGraceMs ?? 5 * 60_000;
     this.#tokens = new DecisionCache(opts.maxEntries ?? 10_000, this.#now);
     this.#access = new DecisionCache(opts.maxEntries ?? 10_000, this.#now);
   }
@@ -135,8 +161,14 @@ export class Authenticator {
     }
     return this.#tokens.get(
       sha256(token),
-      // Never trust a token past its own expiry; never cache "the API server was down".
-      (a) => (a.ok || !isUnavailable(a.error) ? Math.min(this.#ttlMs, (expiry ?? Infinity) - this.#now()) : 0),
+      (a) => {
+        // Never trust a token past its own expiry; never cache "the API server was down".
+        const left = (expiry ?? Infinity) - this.#now();
+        return {
+          ttl: a.ok || !isUnavailable(a.error) ? Math.min(this.#ttlMs, left) : 0,
+          grace: a.ok ? Math.min(this.#graceMs, left) : 0,
+        };
+      },
       () => this.#review(token),
     );
   }
@@ -146,7 +178,8 @@ export class Authenticator {
     const key = sha256(JSON.stringify([caller.username, caller.uid ?? '', [...caller.groups].sort(), namespace, identity]));
     const allowed = await this.#access.get(
       key,
-      (a) => (a.ok ? this.#ttlMs : 0),
+      // Only a yes is kept for an outage: a denial is never turned into a guess either way.
+      (a) => ({ ttl: a.ok ? this.#ttlMs : 0, grace: a.ok && a.value ? this.#graceMs : 0 }),
       () => this.#accessReview(caller, namespace, identity),
     );
     if (!allowed) {

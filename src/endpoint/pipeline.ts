@@ -44,6 +44,8 @@ export interface PipelineOptions {
   audience?: string;
   /** How long TokenReview and SubjectAccessReview answers are reused. Default 10 s. */
   authCacheTtlMs?: number;
+  /** How long accepted callers are still served while the API server is away. Default 5 min. */
+  authOutageGraceMs?: number;
   /** Builds transports; default: the providers' SMTP, SendGrid and SparkPost transports. */
   createTransport?: TransportFactory;
   limits?: MessageLimits;
@@ -71,6 +73,7 @@ export function createPipeline(opts: PipelineOptions): DeliveryPipeline {
     client: opts.client,
     ...(opts.audience ? { audience: opts.audience } : {}),
     ...(opts.authCacheTtlMs !== undefined ? { cacheTtlMs: opts.authCacheTtlMs } : {}),
+    ...(opts.authOutageGraceMs !== undefined ? { outageGraceMs: opts.authOutageGraceMs } : {}),
     ...(opts.now ? { now: opts.now } : {}),
   });
   const limits = opts.limits ?? DEFAULT_LIMITS;

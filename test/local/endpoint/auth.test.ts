@@ -78,3 +78,58 @@ describe('helpers', () => {
     expect(sha256('t')).toHaveLength(64);
   });
 });
+
+describe('while the API server cannot be reached', () => {
+  const setup = (graceMs = 60_000) => {
+    let now = 1_000_000;
+    const kube = new FakeKube();
+    const app = serviceAccount('team', 'app');
+    kube.tokens.set('known', { username: app });
+    kube.tokens.set('denied', { username: serviceAccount('team', 'other') });
+    kube.tokens.set('new', { username: serviceAccount('team', 'late') });
+    kube.allow(app, 'team', 'alerts');
+    const auth = new Authenticator({ client: kube, cacheTtlMs: 1_000, outageGraceMs: graceMs, now: () => now });
+    return { kube, auth, tick: (ms: number) => (now += ms), now: () => now };
+  };
+
+  it('keeps serving a caller accepted before, for the grace and no longer', async () => {
+    const { kube, auth, tick } = setup();
+    await auth.authorize(await auth.authenticate('known'), 'team', 'alerts');
+    kube.down = true;
+    tick(30_000); // well past the 1 s cache: the answers come from the outage grace
+    await auth.authorize(await auth.authenticate('known'), 'team', 'alerts');
+    expect(kube.bodies).toHaveLength(4); // it did ask both again, and the API server was down
+    tick(31_000); // past the grace, counted from the last accepted answer
+    await expect(auth.authenticate('known')).rejects.toMatchObject({ statusCode: 503, code: 'POSTMASTER_AUTH_UNAVAILABLE' });
+  });
+
+  it('never guesses for a new caller or turns a denial into a yes', async () => {
+    const { kube, auth, tick } = setup();
+    const denied = await auth.authenticate('denied');
+    await expect(auth.authorize(denied, 'team', 'alerts')).rejects.toMatchObject({ statusCode: 403 });
+    kube.down = true;
+    tick(5_000);
+    await expect(auth.authenticate('new')).rejects.toMatchObject({ statusCode: 503 });
+    await expect(auth.authorize(await auth.authenticate('denied'), 'team', 'alerts')).rejects.toMatchObject({ statusCode: 503 });
+  });
+
+  it('never serves a token past its own expiry', async () => {
+    const { kube, auth, tick, now } = setup();
+    const token = jwt({ exp: Math.floor((now() + 10_000) / 1000) });
+    kube.tokens.set(token, { username: serviceAccount('team', 'app') });
+    await auth.authenticate(token);
+    kube.down = true;
+    tick(5_000);
+    await expect(auth.authenticate(token)).resolves.toMatchObject({ namespace: 'team' });
+    tick(6_000);
+    await expect(auth.authenticate(token)).rejects.toMatchObject({ statusCode: 401 });
+  });
+
+  it('with a grace of 0, an outage refuses at once after the cache', async () => {
+    const { kube, auth, tick } = setup(0);
+    await auth.authenticate('known');
+    kube.down = true;
+    tick(2_000);
+    await expect(auth.authenticate('known')).rejects.toMatchObject({ statusCode: 503 });
+  });
+});
