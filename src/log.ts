@@ -27,7 +27,8 @@ export function createLogger(level: LevelWithSilent, destination?: DestinationSt
   return pino(
     {
       level,
-      base: { component: 'postmaster' },
+      // Each part names itself with one `component` key (log.child); the base only says whose log it is.
+      base: { app: 'postmaster' },
       redact: { paths: REDACT_PATHS, censor: '[REDACTED]' },
       timestamp: pino.stdTimeFunctions.isoTime,
     },

@@ -33,7 +33,9 @@ function configure(): Config {
 }
 const config = configure();
 
-const log = createLogger(config.logLevel);
+const root = createLogger(config.logLevel);
+const log = root.child({ component: 'operator' });
+const controllerLog = root.child({ component: 'controller' });
 function kubeClient(): KubeClient {
   const kc = new KubeConfig();
   try {
@@ -51,7 +53,7 @@ const metrics = createMetrics();
 const recorder = new EventRecorder(
   client,
   { component: 'postmaster', instance: config.identity, aggregateWindowMs: 10 * 60_000, minWriteIntervalMs: 60_000 },
-  log,
+  controllerLog,
 );
 const endpointAddress = {
   service: `${config.serviceName}.${config.serviceNamespace}.svc`,
@@ -59,7 +61,7 @@ const endpointAddress = {
   smtpPort: 2525,
 };
 const routing = { apiBaseUrls: config.apiBaseUrls };
-const cache = new ClusterCache(client, { namespaces: config.namespaces, resyncMs: config.resyncMs, watchTimeoutSeconds: 300 }, log);
+const cache = new ClusterCache(client, { namespaces: config.namespaces, resyncMs: config.resyncMs, watchTimeoutSeconds: 300 }, controllerLog);
 const controller = new Controller({
   client,
   cache,
@@ -72,22 +74,23 @@ const controller = new Controller({
     : noTester,
   recorder,
   metrics,
-  log,
+  log: controllerLog,
   hooks: { identityExtras: identityExtrasHook(client, cache.secret, endpointAddress) },
 });
 
 // The send endpoint: every replica serves it from its own caches.
 const directory = createDirectory(cache, routing);
-const pipeline = createPipeline({ client, directory, log, metrics, authOutageGraceMs: config.authOutageGraceMs });
+// The doors and the pipeline name their own component.
+const pipeline = createPipeline({ client, directory, log: root, metrics, authOutageGraceMs: config.authOutageGraceMs });
 const httpDoor = createHttpDoor({
   pipeline,
-  log,
+  log: root,
   server: { requestTimeoutMs: config.httpRequestTimeoutMs, maxConnections: config.httpMaxConnections },
 });
 const smtpDoor = createSmtpDoor({
   pipeline,
   directory,
-  log,
+  log: root,
   port: config.smtpPort,
   host: config.bindAddress,
   maxMessageBytes: config.maxMessageBytes,
@@ -136,7 +139,7 @@ const elected = config.leaderElection
         renewDeadlineMs: config.renewDeadlineMs,
         retryPeriodMs: config.retryPeriodMs,
       },
-      log,
+      controllerLog,
     ).run(startReconciling, shutdown.signal)
   : (async () => {
       const stop = startReconciling();

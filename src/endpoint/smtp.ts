@@ -16,7 +16,17 @@ import type { Logger } from 'pino';
 import { SMTPServer } from 'smtp-server';
 import type { SMTPServerAddress, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
 import { authenticate, type SmtpLogin } from './smtp-auth.ts';
-import { draining, forbidden, identityNotFound, identityNotReady, isEndpointError, payloadTooLarge, unauthenticated, type EndpointError } from './errors.ts';
+import {
+  draining,
+  forbidden,
+  identityNotFound,
+  identityNotReady,
+  invalidRequest,
+  isEndpointError,
+  payloadTooLarge,
+  unauthenticated,
+  type EndpointError,
+} from './errors.ts';
 import { addressKey, asciiDomain } from '../mail/address.ts';
 import { DEFAULT_LIMITS } from './limits.ts';
 import { checkAddress } from './message.ts';
@@ -60,7 +70,8 @@ export interface SmtpDoor {
 }
 
 export function createSmtpDoor(opts: SmtpDoorOptions): SmtpDoor {
-  const { pipeline, directory, log } = opts;
+  const { pipeline, directory } = opts;
+  const log = opts.log.child({ component: 'smtp-door' });
   const maxRecipients = opts.maxRecipients ?? DEFAULT_LIMITS.maxRecipients;
   const logins = new WeakMap<SMTPServerSession, SmtpLogin>();
   let accepting = true;
@@ -136,7 +147,17 @@ export function createSmtpDoor(opts: SmtpDoorOptions): SmtpDoor {
     onData(stream, session, callback) {
       inFlight++;
       receive(stream, opts.maxMessageBytes)
-        .then((raw) => deliver(raw, session))
+        .then(
+          (raw) => deliver(raw, session),
+          (err: unknown) => {
+            // A client that hangs up mid-DATA is the client's business, not a fault of ours.
+            if ((err as { code?: string }).code === 'ECONNECTION') {
+              log.info({ session: session.id, remote: session.remoteAddress }, 'client left during DATA; nothing was sent');
+              throw invalidRequest('message', 'the connection closed before the message was received in full');
+            }
+            throw err;
+          },
+        )
         .then(
           (text) => callback(null, text),
           (err: unknown) => callback(asReply(err, log)),

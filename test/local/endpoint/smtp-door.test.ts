@@ -450,6 +450,31 @@ describe('STARTTLS (a certificate is configured)', () => {
   });
 });
 
+describe('a client that hangs up mid-DATA', () => {
+  it('is logged at info, not as an error of ours; nothing is sent and nothing stays in flight', async () => {
+    const { door, port } = await startDoor();
+    const before = logs.length;
+    const d = await loggedIn(port);
+    expect((await d.command(`MAIL FROM:<${ALERTS}>`)).code).toBe(250);
+    expect((await d.command('RCPT TO:<ann@example.org>')).code).toBe(250);
+    expect((await d.command('DATA')).code).toBe(354);
+    // Part of a message, then the client is gone.
+    void d.command('Subject: half a message\r\nTo: ann@example.org\r\n\r\nthe first line').catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 50));
+    await d.close();
+    await until(() => logs.slice(before).some((l) => l.includes('client left during DATA')));
+    const lines = logs.slice(before).map((l) => JSON.parse(l) as { level: number; msg: string; component?: string });
+    expect(lines.filter((l) => l.level >= 50)).toEqual([]);
+    expect(lines.find((l) => l.msg.startsWith('client left during DATA'))).toMatchObject({ level: 30, component: 'smtp-door' });
+    expect(pipeline.requests).toHaveLength(0);
+    await until(() => door.inFlight === 0);
+  });
+
+  it('every log line has one component key', () => {
+    for (const line of logs) expect(line.match(/"component":/g)?.length ?? 0, line).toBeLessThanOrEqual(1);
+  });
+});
+
 describe('drain', () => {
   it('stopAccepting: new connections and new transactions get 421; the message in DATA completes', async () => {
     const { door, port } = await startDoor();
