@@ -12,6 +12,7 @@ import type { SubmittedMessage } from './types.ts';
 const HEADER_NAME = /^[A-Za-z0-9][A-Za-z0-9-]{0,75}$/;
 // RFC 6838 type/subtype, no parameters (a charset or name parameter would be ours to set).
 const MEDIA_TYPE = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$/;
+const CONTENT_ID = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.@-]{1,200}$/;
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 /** Extra headers callers may set, beside X-*: threading and list management. */
@@ -112,6 +113,9 @@ export function checkMessage(message: SubmittedMessage, limits: MessageLimits = 
   }
   if (message.messageId !== undefined) out.messageId = checkMessageId(message.messageId, 'headers.Message-ID');
   if (message.attachments?.length) out.attachments = checkAttachments(message.attachments, limits);
+  // The bytes the SMTP door received travel on; the fields above were checked from them.
+  if (message.raw) out.raw = message.raw;
+  if (message.received !== undefined) out.received = checkHeaderValue(message.received, 'received');
   return out;
 }
 
@@ -153,7 +157,15 @@ function checkAttachments(attachments: Attachment[], limits: MessageLimits): Att
     if (bytes > limits.maxAttachmentBytes) {
       throw payloadTooLarge(`Attachments exceed ${limits.maxAttachmentBytes} bytes in all (decoded).`, 'attachments');
     }
-    return { filename, contentType: a.contentType.toLowerCase(), content: a.content };
+    const out: Attachment = { filename, contentType: a.contentType.toLowerCase(), content: a.content };
+    if (a.contentId !== undefined) {
+      if (!CONTENT_ID.test(a.contentId)) throw invalidRequest(`${field}.contentId`, 'must be an id like logo@example.com (no angle brackets, no spaces)');
+      out.contentId = a.contentId;
+    }
+    if (a.disposition === 'inline' || a.disposition === 'attachment') out.disposition = a.disposition;
+    // An inline part is only of use with an id the HTML can name (SendGrid requires one too).
+    if (out.disposition === 'inline' && !out.contentId) throw invalidRequest(`${field}.contentId`, 'is required when disposition is inline');
+    return out;
   });
 }
 
@@ -175,7 +187,13 @@ export function messageFromBody(body: SendMessageBody, limits: MessageLimits = D
     }
     message.attachments = body.attachments.map((a, i) => {
       if (!BASE64.test(a.content)) throw invalidRequest(`attachments[${i}].content`, 'is not base64 (RFC 4648, padded, no line breaks)');
-      return { filename: a.filename, contentType: a.contentType ?? 'application/octet-stream', content: Buffer.from(a.content, 'base64') };
+      return {
+        filename: a.filename,
+        contentType: a.contentType ?? 'application/octet-stream',
+        content: Buffer.from(a.content, 'base64'),
+        ...(a.contentId !== undefined ? { contentId: a.contentId } : {}),
+        ...(a.disposition !== undefined ? { disposition: a.disposition } : {}),
+      };
     });
   }
   return checkMessage(message, limits);

@@ -29,6 +29,7 @@ import { fingerprint, IdempotencyStore, sha256, type IdempotencyOptions } from '
 import { DEFAULT_LIMITS, type MessageLimits } from './limits.ts';
 import { checkMailbox, checkMessage } from './message.ts';
 import { endpointMetrics, type EndpointMetrics } from './metrics.ts';
+import { relayedMessage, rfc5322Date } from './pass-through.ts';
 import { RateLimiter } from './ratelimit.ts';
 import { TransportCache, type TransportFactory } from './transports.ts';
 import type { Caller, Directory, Pipeline, SendOutcome, SendRequest, SubmittedMessage } from './types.ts';
@@ -77,6 +78,7 @@ export function createPipeline(opts: PipelineOptions): DeliveryPipeline {
     ...(opts.now ? { now: opts.now } : {}),
   });
   const limits = opts.limits ?? DEFAULT_LIMITS;
+  const now = opts.now ?? Date.now;
   const limiter = new RateLimiter(opts.now ? { now: opts.now } : {});
   const idempotency = new IdempotencyStore<SendOutcome>({ ...(opts.now ? { now: opts.now } : {}), ...opts.idempotency });
   const transports = new TransportCache({
@@ -161,6 +163,18 @@ export function createPipeline(opts: PipelineOptions): DeliveryPipeline {
     const replyTo = message.replyTo ?? identity.spec.replyTo ?? server.spec.replyTo;
     if (replyTo) outbound.replyTo = replyTo;
     else delete outbound.replyTo;
+    delete (outbound as SubmittedMessage).received;
+    const defaultReplyTo = identity.spec.replyTo ?? server.spec.replyTo;
+    if (message.raw) {
+      // A relay, not a rewriter: the client's bytes with only the policy's edits.
+      outbound.raw = relayedMessage(message.raw, {
+        from: outbound.from,
+        ...(defaultReplyTo ? { replyTo: defaultReplyTo } : {}),
+        messageId: outbound.messageId!,
+        received: message.received ?? `by postmaster id ${id}; ${rfc5322Date(new Date(now()))}`,
+        now: new Date(now()),
+      });
+    }
 
     const done = (route: Route, target: SenderRoute, result: SendResult): SendOutcome => {
       const outcome: SendOutcome = { id, messageId: result.messageId, server: serverRef, provider: target.provider, route };
@@ -322,7 +336,8 @@ export function createPipeline(opts: PipelineOptions): DeliveryPipeline {
 function forProvider(message: OutboundMessage, provider: SenderRoute['provider']): OutboundMessage {
   if (provider === 'SMTP') return message;
   const bare = (list: string[] | undefined) => list?.map((m) => checkMailbox(m, 'to').address);
-  const out: OutboundMessage = { ...message, to: bare(message.to) ?? [] };
+  const { raw: _raw, ...fields } = message;
+  const out: OutboundMessage = { ...fields, to: bare(message.to) ?? [] };
   if (message.cc) out.cc = bare(message.cc)!;
   if (message.bcc) out.bcc = bare(message.bcc)!;
   return out;

@@ -18,7 +18,7 @@ export interface SendMessageBody {
   text?: string;
   html?: string;
   headers?: Record<string, string>;
-  attachments?: { filename: string; contentType?: string; content: string }[];
+  attachments?: { filename: string; contentType?: string; content: string; contentId?: string; disposition?: 'attachment' | 'inline' }[];
 }
 
 export interface SendMessageResponse {
@@ -87,6 +87,17 @@ export const sendMessageRequestSchema = {
             description: 'MIME type without parameters, e.g. application/pdf. Default application/octet-stream.',
           },
           content: { type: 'string', contentEncoding: 'base64', description: 'The bytes, base64 (RFC 4648, no line breaks).' },
+          contentId: {
+            type: 'string',
+            minLength: 1,
+            maxLength: 200,
+            pattern: '^[A-Za-z0-9!#$%&\'*+/=?^_`{|}~.@-]+$',
+            description: 'Content-ID without angle brackets, e.g. logo@example.com: the HTML shows it with <img src="cid:logo@example.com">.',
+          },
+          disposition: {
+            enum: ['attachment', 'inline'],
+            description: 'inline: shown in the message body (with contentId), not offered as a file. Default attachment.',
+          },
         },
       },
       description: `At most ${DEFAULT_LIMITS.maxAttachments} files, ${DEFAULT_LIMITS.maxAttachmentBytes / 1024 / 1024} MiB decoded in all.`,

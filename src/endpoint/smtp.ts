@@ -30,6 +30,7 @@ import {
 import { addressKey, asciiDomain } from '../mail/address.ts';
 import { DEFAULT_LIMITS } from './limits.ts';
 import { checkAddress } from './message.ts';
+import { rfc5322Date } from './pass-through.ts';
 import { submittedMessage } from './smtp-message.ts';
 import { offerAuthOnlyAfterStarttls } from './smtp-starttls.ts';
 import { oneLine, reply, replyFor, type SmtpReply } from './smtp-replies.ts';
@@ -178,6 +179,9 @@ export function createSmtpDoor(opts: SmtpDoorOptions): SmtpDoor {
     if (!login) throw unauthenticated('Authentication required');
     const recipients = session.envelope.rcptTo.map((r) => r.address);
     const message = await submittedMessage(raw, recipients);
+    // Carried as received; the pipeline makes only the relay's edits (pass-through.ts).
+    message.raw = raw;
+    message.received = receivedTrace(session, opts.name ?? 'postmaster');
     const started = performance.now();
     const outcome = await pipeline.send({ caller: login.caller, sender: login.identity, message, door: 'smtp' });
     // The pipeline logs the send itself; this ties it to the SMTP session.
@@ -247,6 +251,14 @@ export function createSmtpDoor(opts: SmtpDoorOptions): SmtpDoor {
       return closing;
     },
   };
+}
+
+/** Our Received field (RFC 5321 section 4.4): who handed it over, how, and when. */
+function receivedTrace(session: SMTPServerSession, name: string): string {
+  const helo = (session.hostNameAppearsAs || 'unknown').replace(/[^\x21-\x7e]/g, '');
+  const remote = (session.remoteAddress ?? '').replace(/^::ffff:/, '');
+  const via = session.transmissionType || (session.secure ? 'ESMTPSA' : 'ESMTPA');
+  return `from ${helo} ([${remote}]) by ${name} (postmaster) with ${via} id ${session.id}; ${rfc5322Date(new Date())}`;
 }
 
 /** MAIL FROM: the identity's address, of an identity that exists and is Ready. */

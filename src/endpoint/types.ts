@@ -22,7 +22,11 @@ export interface Directory {
 }
 
 /** A message as a door received it: From/Sender are set by the pipeline, never by the caller. */
-export type SubmittedMessage = Omit<OutboundMessage, 'from' | 'replyTo'> & { replyTo?: string };
+export type SubmittedMessage = Omit<OutboundMessage, 'from' | 'replyTo'> & {
+  replyTo?: string;
+  /** With `raw`: the value of the Received field the door adds (RFC 5321 section 4.4). */
+  received?: string;
+};
 
 export interface SendRequest {
   caller: Caller;

@@ -106,6 +106,12 @@ export interface OutboundMessage {
   from: { name?: string; address: string };
   /** The Message-ID header, `<id@domain>`: the caller's, or one the pipeline chose (stable per Idempotency-Key). */
   messageId?: string;
+  /**
+   * The whole message as it is to go out, when a door received one (SMTP): the
+   * SMTP transport sends these bytes as they are; the fields above still say what
+   * it holds, for transports that compose their own.
+   */
+  raw?: Buffer;
   replyTo?: string;
   to: string[];
   cc?: string[];
@@ -114,7 +120,8 @@ export interface OutboundMessage {
   text?: string;
   html?: string;
   headers?: Record<string, string>;
-  attachments?: { filename: string; contentType: string; content: Buffer }[];
+  /** `contentId` (without angle brackets) with `inline`: an image the HTML refers to as `cid:<contentId>`. */
+  attachments?: { filename: string; contentType: string; content: Buffer; contentId?: string; disposition?: 'attachment' | 'inline' }[];
 }
 
 export interface SendResult {

@@ -30,7 +30,7 @@ export interface SendGridMailBody {
   reply_to?: EmailObject;
   subject: string;
   content: { type: 'text/plain' | 'text/html'; value: string }[];
-  attachments?: { content: string; filename: string; type: string; disposition: 'attachment' }[];
+  attachments?: { content: string; filename: string; type: string; disposition: 'attachment' | 'inline'; content_id?: string }[];
   headers?: Record<string, string>;
   ip_pool_name?: string;
 }
@@ -82,7 +82,8 @@ export function sendGridMailBody(message: OutboundMessage, ipPool?: string): Sen
       content: a.content.toString('base64'),
       filename: a.filename,
       type: a.contentType,
-      disposition: 'attachment',
+      disposition: a.disposition ?? 'attachment',
+      ...(a.contentId ? { content_id: a.contentId } : {}),
     }));
   }
   const headers = customHeaders(message.headers);

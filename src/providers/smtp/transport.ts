@@ -174,6 +174,9 @@ function trackHandOver(mail: { data: SendMailOptions; message: { createReadStrea
 
 function mailOptions(message: OutboundMessage, signal: AbortSignal | undefined): SendMailOptions {
   const { from } = message;
+  const envelope = { from: from.address, to: [...message.to, ...(message.cc ?? []), ...(message.bcc ?? [])] };
+  // Pass-through: the bytes as the door received them, with the pipeline's edits already made.
+  if (message.raw) return { envelope, raw: message.raw, ...(signal ? { signal } : {}) };
   return {
     from: from.name ? { name: from.name, address: from.address } : from.address,
     ...(message.messageId ? { messageId: message.messageId } : {}),
@@ -185,10 +188,19 @@ function mailOptions(message: OutboundMessage, signal: AbortSignal | undefined):
     ...(message.html !== undefined ? { html: message.html } : {}),
     ...(message.headers ? { headers: message.headers } : {}),
     ...(message.attachments?.length
-      ? { attachments: message.attachments.map((a) => ({ filename: a.filename, contentType: a.contentType, content: a.content })) }
+      ? {
+          attachments: message.attachments.map((a) => ({
+            filename: a.filename,
+            contentType: a.contentType,
+            content: a.content,
+            // nodemailer puts inline parts with a cid into multipart/related beside the HTML.
+            ...(a.contentId ? { cid: a.contentId } : {}),
+            ...(a.disposition ? { contentDisposition: a.disposition } : {}),
+          })),
+        }
       : {}),
     // Explicit envelope: the identity's address as sender; bcc only here, never in a header.
-    envelope: { from: from.address, to: [...message.to, ...(message.cc ?? []), ...(message.bcc ?? [])] },
+    envelope,
     ...(signal ? { signal } : {}),
   };
 }

@@ -220,8 +220,7 @@ describe('generated credentials', () => {
     expect((await d.command('MAIL FROM:<alerts@example.com>')).code).toBe(250);
     expect((await d.command('RCPT TO:<ann@example.org>')).code).toBe(250);
     expect((await d.command('RCPT TO:<bob@example.org>')).code).toBe(250); // in no header: a Bcc
-    const { start, end } = await d.data(
-      crlf([
+    const sent = crlf([
         'From: Grafana <alerts@example.com>',
         'To: Ann Example <ann@example.org>',
         'Subject: [FIRING:1] DiskFull node-1',
@@ -249,8 +248,8 @@ describe('generated credentials', () => {
         pdf.toString('base64'),
         '--outer--',
         '',
-      ]),
-    );
+      ]);
+    const { start, end } = await d.data(sent);
     expect(start.code).toBe(354);
     expect(end!.code, end!.text).toBe(250);
     expect(end!.text).toMatch(/^2\.0\.0 Ok: sent as SINK\d+ via SMTP \(primary\)$/);
@@ -267,10 +266,14 @@ describe('generated credentials', () => {
     expect(got.raw.toString()).not.toContain('bob@example.org');
     expect(got.headers.get('subject')).toEqual(['[FIRING:1] DiskFull node-1']);
     expect(got.headers.get('x-grafana-alert')).toEqual(['disk-full']);
-    // Nothing else of the client's headers came along; the rest is the upstream message's own.
+    // A relay: the client's fields as written, plus what the policy adds when absent and one Received.
     expect([...got.headers.keys()].sort()).toEqual(
-      ['content-type', 'date', 'from', 'message-id', 'mime-version', 'reply-to', 'subject', 'to', 'x-grafana-alert'].sort(),
+      ['content-type', 'date', 'from', 'message-id', 'mime-version', 'received', 'reply-to', 'subject', 'to', 'x-grafana-alert'].sort(),
     );
+    expect(got.headers.get('received')![0]).toMatch(/^from app\.test \(\[127\.0\.0\.1\]\) by postmaster \(postmaster\) with ESMTPA? id \w+; \w{3}, \d{2} \w{3} \d{4} [\d:]{8} \+0000$/);
+    // The body, MIME structure and all, byte for byte as the client sent it.
+    const sentBody = sent.subarray(sent.indexOf('\r\n\r\n'));
+    expect(got.raw.subarray(got.raw.indexOf('\r\n\r\n')).equals(sentBody)).toBe(true);
     const parsed = await simpleParser(got.raw);
     expect(parsed.text?.trim()).toBe('Disk is 97% full.');
     expect(parsed.html).toContain('<p>Disk is <b>97%</b> full.</p>');
@@ -338,19 +341,18 @@ describe('ServiceAccount token as the password', () => {
   // not authorized" is the reply for that, and it is permanent, so the client bounces instead
   // of retrying; 535 would send someone looking for a wrong password. It comes after DATA:
   // the pipeline checks RBAC per message (the Pipeline contract has no check of its own).
-  it('without the RoleBinding (or beyond its resourceNames): 550 5.7.1, nothing reaches the sink', async () => {
+  it('without the RoleBinding (or beyond its resourceNames): 550 5.7.1 at MAIL FROM, nothing reaches the sink', async () => {
     const before = sink.messages.length;
     for (const [token, identity, who] of [
       [intruderToken, 'reports', 'intruder'],
       [grafanaToken, 'alerts', 'grafana'],
     ] as const) {
       const d = await login(identity, token);
-      expect((await d.command(`MAIL FROM:<${identity}@example.com>`)).code).toBe(250);
-      expect((await d.command('RCPT TO:<ann@example.org>')).code).toBe(250);
-      const { end } = await d.data(crlf(['To: ann@example.org', 'Subject: let me in', '', 'x', '']));
-      expect(end!.code, end!.text).toBe(550);
-      expect(end!.text).toMatch(/^5\.7\.1 /);
-      expect(end!.text).toContain(who);
+      // Refused at MAIL FROM: the message is never uploaded.
+      const refused = await d.command(`MAIL FROM:<${identity}@example.com>`);
+      expect(refused.code, refused.text).toBe(550);
+      expect(refused.text).toMatch(/^5\.7\.1 /);
+      expect(refused.text).toContain(who);
     }
     expect(sink.messages).toHaveLength(before);
   });
