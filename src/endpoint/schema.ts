@@ -4,7 +4,7 @@
 // control characters, the header allow-list, base64) and names the field.
 import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
-import { invalidRequest, payloadTooLarge, type EndpointError } from './errors.ts';
+import { ErrorCode, invalidRequest, payloadTooLarge, type EndpointError } from './errors.ts';
 import { DEFAULT_LIMITS } from './limits.ts';
 
 /** The body of POST /v1/messages, once it passed the schema. */
@@ -31,9 +31,14 @@ export interface SendMessageResponse {
   response?: string;
 }
 
-const address = (description: string) => ({ type: 'string', minLength: 3, maxLength: 320, description }) as const;
+// The address syntax message.ts enforces, published so generated clients and fuzzers know it:
+// an RFC 5322 dot-atom local part, an LDH domain with a dot, ASCII only; a mailbox may carry a display name.
+const ADDR = "[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+";
+export const BARE_ADDRESS_PATTERN = `^${ADDR}$`;
+export const MAILBOX_PATTERN = `^ *(?:${ADDR}|[^<>\\r\\n]*<${ADDR}>) *$`;
+const address = (description: string, pattern = MAILBOX_PATTERN) => ({ type: 'string', minLength: 3, maxLength: 320, pattern, description }) as const;
 const addressList = (description: string) =>
-  ({ type: 'array', items: address('"a@example.com" or "Name <a@example.com>".'), maxItems: DEFAULT_LIMITS.maxRecipients, description }) as const;
+  ({ type: 'array', items: address('"a@example.com" or "Name <a@example.com>" (no CR or LF; non-ASCII addresses are refused).'), maxItems: DEFAULT_LIMITS.maxRecipients, description }) as const;
 
 export const sendMessageRequestSchema = {
   $id: 'SendMessageRequest',
@@ -56,7 +61,7 @@ export const sendMessageRequestSchema = {
     cc: addressList('Recipients shown in the Cc header.'),
     bcc: addressList('Recipients that receive the message without appearing in any header.'),
     replyTo: {
-      ...address('Reply-To address (a bare address). Default: the identity\'s replyTo, else the server\'s.'),
+      ...address('Reply-To address (a bare address). Default: the identity\'s replyTo, else the server\'s.', BARE_ADDRESS_PATTERN),
       maxLength: 254,
     },
     subject: { type: 'string', minLength: 1, maxLength: DEFAULT_LIMITS.maxSubjectLength, description: 'One line.' },
@@ -146,7 +151,15 @@ export const errorResponseSchema = {
       additionalProperties: false,
       required: ['code', 'message'],
       properties: {
-        code: { type: 'string', pattern: '^POSTMASTER_[A-Z_]+$', description: 'Stable code, e.g. POSTMASTER_RATE_LIMITED.' },
+        code: {
+          type: 'string',
+          enum: Object.values(ErrorCode),
+          description:
+            'Stable code. 4xx: the caller\'s to fix, nothing was sent (INVALID_REQUEST names the field; PAYLOAD_TOO_LARGE; ' +
+            'UNAUTHENTICATED; FORBIDDEN: no RBAC verb send; IDENTITY_NOT_FOUND/NOT_READY; IDEMPOTENCY_KEY_REUSED; RATE_LIMITED with Retry-After; ' +
+            'UPSTREAM_REJECTED: the upstream refused it for good). 5xx: UPSTREAM_UNAVAILABLE and AUTH_UNAVAILABLE (nothing was sent, retry), ' +
+            'UPSTREAM_OUTCOME_UNKNOWN (it may have been delivered; a retry with the same Idempotency-Key keeps the Message-ID).',
+        },
         message: { type: 'string', description: 'What went wrong and what to do, for people.' },
         field: { type: 'string', description: 'The request field at fault, e.g. to[1] or headers.X-Foo.' },
         reason: { type: 'string', description: "For POSTMASTER_IDENTITY_NOT_READY: the identity's Ready reason." },
@@ -202,8 +215,12 @@ function toInvalidRequest(e: ErrorObject | undefined): EndpointError {
       return invalidRequest(fieldName(e.instancePath), 'must not be empty');
     case 'maxProperties':
       return invalidRequest(fieldName(e.instancePath), `has more than ${String(params.limit)} entries`);
-    case 'pattern':
-      return invalidRequest(fieldName(e.instancePath), 'must be a Kubernetes object name (lower case letters, digits, "-" and ".")');
+    case 'pattern': {
+      const field = fieldName(e.instancePath);
+      if (field === 'sender') return invalidRequest(field, 'must be a Kubernetes object name (lower case letters, digits, "-" and ".")');
+      if (/^attachments\[\d+\]\.contentId$/.test(field)) return invalidRequest(field, 'must be an id like logo@example.com (no angle brackets, no spaces)');
+      return invalidRequest(field, field === 'replyTo' ? 'is not an email address (a bare a@example.com)' : 'is not an email address ("a@example.com" or "Name <a@example.com>")');
+    }
     default:
       return invalidRequest(fieldName(e.instancePath), e.message ?? 'is not valid');
   }

@@ -37,6 +37,8 @@ export interface SparkPostTransmission {
     reply_to?: string;
     headers?: Record<string, string>;
     attachments?: { name: string; type: string; data: string }[];
+    /** Images the HTML refers to as cid:<name>. */
+    inline_images?: { name: string; type: string; data: string }[];
   };
 }
 
@@ -76,13 +78,11 @@ export function sparkPostTransmission(message: OutboundMessage, ipPool?: string)
   if (message.replyTo) content.reply_to = message.replyTo;
   const headers = customHeaders(message.headers);
   if (headers) content.headers = headers;
-  if (message.attachments?.length) {
-    content.attachments = message.attachments.map((a) => ({
-      name: a.filename,
-      type: a.contentType,
-      data: a.content.toString('base64'),
-    }));
-  }
+  const inline = (message.attachments ?? []).filter((a) => a.disposition === 'inline' && a.contentId);
+  const files = (message.attachments ?? []).filter((a) => !inline.includes(a));
+  if (files.length) content.attachments = files.map((a) => ({ name: a.filename, type: a.contentType, data: a.content.toString('base64') }));
+  // SparkPost names an inline image by the id the HTML uses (cid:<name>).
+  if (inline.length) content.inline_images = inline.map((a) => ({ name: a.contentId!, type: a.contentType, data: a.content.toString('base64') }));
   const transmission: SparkPostTransmission = { recipients, content };
   if (cc.length) transmission.cc = cc;
   if (bcc.length) transmission.bcc = bcc;

@@ -530,6 +530,17 @@ describe('SendGridTransport', () => {
     expect(us.requests).toEqual([]);
   });
 
+  it('maps an inline image to disposition inline with its content_id', async () => {
+    const png = Buffer.from([0x89, 0x50, 0x4e, 0x47]);
+    await transport(account(FULL)).send({
+      ...message(),
+      html: '<img src="cid:logo@example.com">',
+      attachments: [{ filename: 'logo.png', contentType: 'image/png', content: png, contentId: 'logo@example.com', disposition: 'inline' }],
+    });
+    const sent = us.messages.at(-1)!.body as { attachments?: unknown };
+    expect(sent.attachments).toEqual([{ content: png.toString('base64'), filename: 'logo.png', type: 'image/png', disposition: 'inline', content_id: 'logo@example.com' }]);
+  });
+
   it('maps text before html, as SendGrid requires', () => {
     const body = sendGridMailBody({ from: { address: 'a@example.com' }, to: ['b@example.com'], subject: 's', html: '<b>h</b>', text: 't' });
     expect(body.content.map((c) => c.type)).toEqual(['text/plain', 'text/html']);

@@ -428,6 +428,22 @@ describe('SparkPostTransport', () => {
     expect(us.requests).toEqual([]);
   });
 
+  it('maps inline images (contentId, inline) to content.inline_images named by their id, and the rest to attachments', async () => {
+    const png = Buffer.from([0x89, 0x50, 0x4e, 0x47]);
+    const m = {
+      ...message(),
+      html: '<img src="cid:logo@example.com">',
+      attachments: [
+        { filename: 'logo.png', contentType: 'image/png', content: png, contentId: 'logo@example.com', disposition: 'inline' as const },
+        { filename: 'report.pdf', contentType: 'application/pdf', content: Buffer.from('%PDF') },
+      ],
+    };
+    await transport(account(FULL)).send(m);
+    const sent = us.transmissions.at(-1)!.body as { content: { inline_images?: unknown; attachments?: unknown } };
+    expect(sent.content.inline_images).toEqual([{ name: 'logo@example.com', type: 'image/png', data: png.toString('base64') }]);
+    expect(sent.content.attachments).toEqual([{ name: 'report.pdf', type: 'application/pdf', data: Buffer.from('%PDF').toString('base64') }]);
+  });
+
   it('maps the ip pool to options.ip_pool only when set', () => {
     const base = { from: { address: 'a@example.com' }, to: ['b@example.com'], subject: 's', text: 't' };
     expect(sparkPostTransmission(base).options).toBeUndefined();
