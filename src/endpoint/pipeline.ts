@@ -178,7 +178,8 @@ export function createPipeline(opts: PipelineOptions): DeliveryPipeline {
 
     const done = (route: Route, target: SenderRoute, result: SendResult): SendOutcome => {
       const outcome: SendOutcome = { id, messageId: result.messageId, server: serverRef, provider: target.provider, route };
-      if (target.provider === 'SMTP') outcome.messageIdHeader = outbound.messageId!;
+      // SparkPost chooses its own Message-ID; SMTP and SendGrid carry ours.
+      if (target.provider !== 'SparkPost') outcome.messageIdHeader = outbound.messageId!;
       if (result.response !== undefined) outcome.response = result.response;
       return outcome;
     };

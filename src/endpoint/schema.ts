@@ -133,7 +133,7 @@ export const sendMessageResponseSchema = {
       type: 'string',
       description:
         'The Message-ID header the message went out with: the one given in headers, else one postmaster chose ' +
-        '(the same for every retry with the same Idempotency-Key). SMTP routes only; SendGrid and SparkPost set their own.',
+        '(the same for every retry with the same Idempotency-Key). SMTP and SendGrid routes; SparkPost sets its own.',
     },
     response: { type: 'string', description: 'What the upstream answered, e.g. "250 2.0.0 Ok: queued as ABC".' },
   },

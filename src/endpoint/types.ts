@@ -38,7 +38,7 @@ export interface SendRequest {
 }
 
 export interface SendOutcome extends SendResult {
-  /** The Message-ID header the message went out with (SMTP routes; the API providers choose their own). */
+  /** The Message-ID header the message went out with (SMTP and SendGrid routes; SparkPost chooses its own). */
   messageIdHeader?: string;
   /** postmaster's own id of this delivery (in its logs); the same on an idempotent replay. */
   id?: string;

@@ -87,7 +87,9 @@ export function sendGridMailBody(message: OutboundMessage, ipPool?: string): Sen
     }));
   }
   const headers = customHeaders(message.headers);
-  if (headers) body.headers = headers;
+  // SendGrid carries a Message-ID given as a custom header (it is not among its reserved ones).
+  const withId = message.messageId ? { ...headers, 'Message-ID': message.messageId } : headers;
+  if (withId) body.headers = withId;
   const pool = ipPool?.trim();
   if (pool) body.ip_pool_name = pool;
   return body;

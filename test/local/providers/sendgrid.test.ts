@@ -541,6 +541,11 @@ describe('SendGridTransport', () => {
     expect(sent.attachments).toEqual([{ content: png.toString('base64'), filename: 'logo.png', type: 'image/png', disposition: 'inline', content_id: 'logo@example.com' }]);
   });
 
+  it('carries the Message-ID as a custom header', () => {
+    const body = sendGridMailBody({ from: { address: 'a@example.com' }, to: ['b@example.com'], subject: 's', text: 't', messageId: '<m-1@example.com>' });
+    expect(body.headers).toEqual({ 'Message-ID': '<m-1@example.com>' });
+  });
+
   it('maps text before html, as SendGrid requires', () => {
     const body = sendGridMailBody({ from: { address: 'a@example.com' }, to: ['b@example.com'], subject: 's', html: '<b>h</b>', text: 't' });
     expect(body.content.map((c) => c.type)).toEqual(['text/plain', 'text/html']);
