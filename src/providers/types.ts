@@ -43,6 +43,8 @@ export interface SmtpEndpoint {
   auth?: Login;
   tls?: TlsOptions;
   pool?: { maxConnections: number; maxMessagesPerConnection: number };
+  /** What the last connection test saw: false when the server did not announce 8BITMIME. */
+  eightBitMime?: boolean;
 }
 
 export interface SmtpFacts {

@@ -1,7 +1,7 @@
 // Where mail sent through a server leaves: its primary route (SMTP target or
 // provider API) and, for API providers, its fallback SmtpTarget.
-import type { EmailServer } from '../api/index.ts';
-import type { SenderRoute } from '../providers/types.ts';
+import type { EmailServer, SmtpTarget } from '../api/index.ts';
+import type { SenderRoute, SmtpEndpoint } from '../providers/types.ts';
 import { apiAccount, apiKeyRef, describeKey, type RoutingOptions } from './api-account.ts';
 import { resolveSecrets } from './secrets.ts';
 import { resolveSmtpTarget } from './smtp-target.ts';
@@ -16,7 +16,7 @@ export function serverRoute(world: World, server: EmailServer, opts: RoutingOpti
     if (!target) return { refs: [] };
     const resolved = resolveSmtpTarget(world, target);
     return {
-      route: resolved.endpoint ? { provider: 'SMTP', endpoint: resolved.endpoint } : undefined,
+      route: resolved.endpoint ? { provider: 'SMTP', endpoint: withCapabilities(resolved.endpoint, target) } : undefined,
       refs: resolved.secrets.refs,
     };
   }
@@ -33,5 +33,14 @@ export function fallbackRoute(world: World, server: EmailServer): SenderRoute | 
   const name = server.spec.provider !== 'SMTP' ? server.spec.fallback?.smtpTargetRef.name : undefined;
   const target = name ? world.smtpTarget(server.metadata.namespace, name) : undefined;
   const endpoint = target ? resolveSmtpTarget(world, target).endpoint : undefined;
-  return endpoint ? { provider: 'SMTP', endpoint } : undefined;
+  return endpoint && target ? { provider: 'SMTP', endpoint: withCapabilities(endpoint, target) } : undefined;
+}
+
+/**
+ * What the send path should know of the server from its last connection test. Kept
+ * out of resolveSmtpTarget: the connection test's own inputs must not change with its results.
+ */
+function withCapabilities(endpoint: SmtpEndpoint, target: SmtpTarget): SmtpEndpoint {
+  const extensions = target.status?.connection?.extensions;
+  return extensions ? { ...endpoint, eightBitMime: extensions.includes('8BITMIME') } : endpoint;
 }

@@ -14,6 +14,8 @@ export const SmtpSendReason = {
   UpstreamRejected: 'UpstreamRejected',
   UpstreamTemporaryFailure: 'UpstreamTemporaryFailure',
   UpstreamUnavailable: 'UpstreamUnavailable',
+  /** The message has 8-bit bytes and the server does not take 8BITMIME: sending it would corrupt it. */
+  EightBitMimeUnsupported: 'EightBitMimeUnsupported',
   /** The connection broke after the whole message was sent, before the server's reply. */
   UpstreamOutcomeUnknown: 'UpstreamOutcomeUnknown',
   UpstreamAuthFailed: 'UpstreamAuthFailed',
@@ -73,6 +75,7 @@ export class SmtpTransport implements Transport {
   readonly #mailer: Mail<SMTPPoolSentMessageInfo, SMTPPoolOptions>;
   readonly #target: string;
   readonly #secrets: string[];
+  readonly #eightBitMime: boolean | undefined;
   #closing: Promise<void> | undefined;
 
   constructor(endpoint: SmtpEndpoint, timeouts: SmtpTransportTimeouts = {}) {
@@ -81,11 +84,19 @@ export class SmtpTransport implements Transport {
     this.#mailer.use('stream', trackHandOver);
     this.#target = `${endpoint.host}:${endpoint.port}`;
     this.#secrets = passwordForms(endpoint);
+    this.#eightBitMime = endpoint.eightBitMime;
   }
 
   async send(message: OutboundMessage, signal?: AbortSignal): Promise<SendResult> {
     if (this.#closing) {
       throw new SendError(`The SMTP transport to ${this.#target} is closed.`, { reason: SmtpSendReason.TransportClosed, permanent: false });
+    }
+    if (message.raw && this.#eightBitMime === false && hasEightBit(message.raw)) {
+      // Carried unchanged or not at all: re-encoding the client's MIME is not a relay's business.
+      throw new SendError(`${this.#target} does not take 8-bit messages (no 8BITMIME) and this one has 8-bit content; nothing was sent.`, {
+        reason: SmtpSendReason.EightBitMimeUnsupported,
+        permanent: true,
+      });
     }
     const progress: Progress = { handedOver: false };
     try {
@@ -175,8 +186,9 @@ function trackHandOver(mail: { data: SendMailOptions; message: { createReadStrea
 function mailOptions(message: OutboundMessage, signal: AbortSignal | undefined): SendMailOptions {
   const { from } = message;
   const envelope = { from: from.address, to: [...message.to, ...(message.cc ?? []), ...(message.bcc ?? [])] };
-  // Pass-through: the bytes as the door received them, with the pipeline's edits already made.
-  if (message.raw) return { envelope, raw: message.raw, ...(signal ? { signal } : {}) };
+  // Pass-through: the bytes as the door received them, with the pipeline's edits already made;
+  // BODY=8BITMIME when they hold 8-bit bytes (and the server takes it).
+  if (message.raw) return { envelope: { ...envelope, ...(hasEightBit(message.raw) ? { use8BitMime: true } : {}) }, raw: message.raw, ...(signal ? { signal } : {}) };
   return {
     from: from.name ? { name: from.name, address: from.address } : from.address,
     ...(message.messageId ? { messageId: message.messageId } : {}),
@@ -203,6 +215,11 @@ function mailOptions(message: OutboundMessage, signal: AbortSignal | undefined):
     envelope,
     ...(signal ? { signal } : {}),
   };
+}
+
+function hasEightBit(bytes: Buffer): boolean {
+  for (const b of bytes) if (b >= 0x80) return true;
+  return false;
 }
 
 /** The queue id the server named in its 250 ("queued as 4Xyz", Exim's "id=1abc-..."), if it did. */

@@ -198,6 +198,21 @@ describe('SmtpTransport: failures', () => {
     expect(s.messages).toEqual([]);
   });
 
+  it('a raw message goes out as its bytes; with 8-bit content to a server without 8BITMIME it is refused, never re-encoded', async () => {
+    const s = await sink();
+    const raw = Buffer.from('From: bot@example.com\r\nTo: alice@example.net\r\nSubject: raw\r\nContent-Transfer-Encoding: 8bit\r\n\r\nGrüße\r\n', 'utf8');
+    await transport(s).send({ ...simple, raw });
+    expect(s.messages.at(-1)!.raw.equals(raw)).toBe(true);
+    const err = await sendError(transport(s, { eightBitMime: false }).send({ ...simple, raw }));
+    expect(err).toMatchObject({ reason: 'EightBitMimeUnsupported', permanent: true });
+    expect(err.message).toContain('8BITMIME');
+    expect(s.messages).toHaveLength(1);
+    // 7-bit content goes to such a server as it is.
+    const ascii = Buffer.from('From: bot@example.com\r\nTo: alice@example.net\r\nSubject: raw\r\n\r\nplain\r\n');
+    await transport(s, { eightBitMime: false }).send({ ...simple, raw: ascii });
+    expect(s.messages.at(-1)!.raw.equals(ascii)).toBe(true);
+  });
+
   it('aborted before sending: Aborted, not permanent', async () => {
     const s = await sink();
     const err = await sendError(transport(s).send(simple, AbortSignal.abort()));
