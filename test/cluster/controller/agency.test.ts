@@ -211,6 +211,19 @@ describe('in-use protection', () => {
     expect(list).toMatch(/named\s+named@example\.com\s+own\s+False\s+EmailServerNotFound/);
   });
 
+  it('never blocks a GitOps prune that deletes a server and its users in one operation', async () => {
+    const pruned = [
+      resource('SmtpTarget', 'pruned', { host: '127.0.0.1', port: sinks.a.port, security: 'None' }),
+      resource('EmailServer', 'pruned', { provider: 'SMTP', smtp: { targetRef: { name: 'pruned' } } }),
+      identity('pruned-user', { serverRef: { name: 'pruned' } }),
+    ];
+    await apply(ownDefault, ...pruned);
+    await eventually(async () => expect((await getObject<Server>('emailserver', ownDefault, 'pruned'))?.metadata.finalizers).toEqual([FINALIZER]));
+    // One kubectl delete of the whole set, as Flux or Argo CD prune it.
+    await kubectlOk(['delete', '-n', ownDefault, '--timeout=30s', 'smtptarget/pruned', 'emailserver/pruned', 'senderidentity/pruned-user']);
+    for (const kind of ['smtptarget', 'emailserver', 'senderidentity']) expect(await getObject(kind, ownDefault, kind === 'senderidentity' ? 'pruned-user' : 'pruned')).toBeUndefined();
+  });
+
   it('never blocks deleting a whole namespace, users and all', async () => {
     const team = await createNamespace('agency-gone');
     const local = await startOperatorFor(team);
