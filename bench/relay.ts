@@ -149,10 +149,14 @@ async function benchmark(): Promise<void> {
     const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
     if (!file) throw new Error(`the operator wrote no .cpuprofile in ${profDir}`);
     console.log(`\nSMTP door under node --cpu-prof: ${rate(r.msgPerSec)} msg/s, p50 ${ms(r.p50Ms)}, p99 ${ms(r.p99Ms)} (${N} messages, ${SESSIONS} sessions)`);
-    console.log(`profile: ${join(profDir, file)} (the whole operator run: start-up, warm-up, load)\n`);
-    console.log('| self time | share | function |');
-    console.log('|---|---|---|');
-    for (const e of selfTimes(join(profDir, file), 25)) console.log(`| ${e.ms.toFixed(0)} ms | ${(e.share * 100).toFixed(1)}% | ${e.name.replace(/\|/g, '\\|')} |`);
+    console.log(`profile: ${join(profDir, file)} (the whole operator run: start-up, warm-up, load)`);
+    const print = (by: 'function' | 'owner', top: number) => {
+      console.log(`\n| self time | share | ${by === 'owner' ? 'package or file' : 'function'} |`);
+      console.log('|---|---|---|');
+      for (const e of selfTimes(join(profDir, file), top, by)) console.log(`| ${e.ms.toFixed(0)} ms | ${(e.share * 100).toFixed(1)}% | ${e.name.replace(/\|/g, '\\|')} |`);
+    };
+    print('function', 25);
+    print('owner', 15);
     return;
   }
 

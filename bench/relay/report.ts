@@ -47,8 +47,21 @@ interface ProfileNode {
   callFrame: { functionName: string; url: string; lineNumber: number };
 }
 
-/** Self time per function of a V8 .cpuprofile, largest first, as shares of the whole. */
-export function selfTimes(path: string, top: number): { name: string; ms: number; share: number }[] {
+/** Where a frame's code lives: a package under node_modules, a file of src/, Node's own, or native. */
+function owner(f: ProfileNode['callFrame']): string {
+  const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(f.url);
+  if (pkg) return pkg[1]!;
+  const src = /\/(src\/.*)$/.exec(f.url);
+  if (src) return src[1]!;
+  if (f.url.startsWith('node:')) return 'node:internal';
+  return f.url ? f.url : f.functionName.startsWith('(') ? f.functionName : `native ${f.functionName}`;
+}
+
+/**
+ * Self time per function of a V8 .cpuprofile (by: 'function'), or per package or
+ * source file (by: 'owner'), largest first, as shares of the whole.
+ */
+export function selfTimes(path: string, top: number, by: 'function' | 'owner' = 'function'): { name: string; ms: number; share: number }[] {
   const profile = JSON.parse(readFileSync(path, 'utf8')) as { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] };
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const self = new Map<string, number>();
@@ -58,7 +71,7 @@ export function selfTimes(path: string, top: number): { name: string; ms: number
     const us = profile.timeDeltas[i + 1] ?? 0;
     const f = byId.get(id)!.callFrame;
     const where = f.url ? ` ${f.url.replace(/^file:\/\/.*?\/node_modules\//, '').replace(/^file:\/\/.*?\/(src\/)/, '$1')}:${f.lineNumber + 1}` : '';
-    const name = `${f.functionName || '(anonymous)'}${where}`;
+    const name = by === 'owner' ? owner(f) : `${f.functionName || '(anonymous)'}${where}`;
     self.set(name, (self.get(name) ?? 0) + us);
     total += us;
   });
