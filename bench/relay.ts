@@ -1,0 +1,233 @@
+// The send path beside its peers, in one run, as ratios (figures on a shared
+// 2-core machine move from run to run; ratios from one run are what count):
+//
+//   1. smtp-load (compiled Go client) -> smtp-sink: the limit of client and sink
+//   2. smtp-source -s 16 -> a private Postfix relay -> smtp-sink, end to end
+//   3. smtp-load, AUTH PLAIN -> the postmaster SMTP door -> smtp-sink
+//   4. smtp-load -http -> the HTTP door -> smtp-sink, beside pooled nodemailer -> smtp-sink
+//   5. the operator's VmRSS and VmHWM after N and 2N messages through the doors
+//
+// The doors take two rounds of N/2 messages each (SMTP then HTTP), so the two
+// memory readings follow the same work; their figures are both rounds together.
+// It prints; it asserts nothing about time.
+//
+//   npm run bench:relay                    # 20,000 messages of ~2 kB, 16 sessions
+//   npm run bench:relay -- 2000            # a quick run
+//   npm run bench:relay -- 5000 --profile  # only the SMTP door, under node --cpu-prof; top self time
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { startCluster, type Cluster } from '../test/support/cluster.ts';
+import { applyCrds, kubectlFor } from '../test/support/kubectl-run.ts';
+import { startOperator, type Operator } from '../test/support/operator.ts';
+import { startPostfixRelay } from './relay/postfix-relay.ts';
+import { memoryOf, merge, selfTimes, type LoadResult, type Memory } from './relay/report.ts';
+import { startSmtpSink, type Sink } from './relay/sinks.ts';
+
+const args = process.argv.slice(2);
+const PROFILE = args.includes('--profile');
+const N = Number(args.find((a) => /^\d+$/.test(a)) ?? 20_000);
+const SESSIONS = 16;
+const SIZE = 2000;
+const POOL = 16; // the SmtpTarget's maxConnections, and the nodemailer peer's pool
+const run = promisify(execFile);
+const here = import.meta.dirname;
+
+// Everything started is stopped at the end, in reverse order, also on error or Ctrl-C.
+const cleanups: (() => Promise<unknown>)[] = [];
+let cleaning: Promise<void> | undefined;
+const cleanup = () =>
+  (cleaning ??= (async () => {
+    for (const stop of cleanups.reverse()) await stop().catch((err: Error) => console.error(`cleanup: ${err.message}`));
+  })());
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void cleanup().then(() => process.exit(130)));
+
+function progress(text: string): void {
+  process.stderr.write(`[bench:relay ${new Date().toISOString().slice(11, 19)}] ${text}\n`);
+}
+
+async function buildLoadClient(): Promise<string> {
+  const { stdout } = await run('bash', [join(here, 'smtp-load', 'build.sh')], { env: { ...process.env, GOTOOLCHAIN: 'local' } });
+  return stdout.trim().split('\n').pop()!;
+}
+
+async function load(bin: string, flags: string[]): Promise<LoadResult> {
+  const { stdout } = await run(bin, flags, { maxBuffer: 256 * 1024 * 1024 }).catch((err: Error & { stderr?: string; stdout?: string }) => {
+    throw new Error(`smtp-load ${flags.filter((f) => !f.startsWith('ey')).join(' ')} failed: ${err.stderr ?? err.message}`);
+  });
+  return JSON.parse(stdout) as LoadResult;
+}
+
+/** smtp-source -s 16 -m N through Postfix: accepted when smtp-source ends, delivered when the sink has all N. */
+async function postfixEndToEnd(): Promise<{ accepted: number; delivered: number; seconds: number }> {
+  const sink = await startSmtpSink({ count: true });
+  cleanups.push(() => sink.stop());
+  const relay = await startPostfixRelay(sink.port);
+  cleanups.push(() => relay.stop());
+  const source = (m: number) =>
+    run('smtp-source', ['-s', String(SESSIONS), '-m', String(m), '-l', String(SIZE), '-f', 'bench@example.com', '-t', 'rcpt@example.com', `127.0.0.1:${relay.port}`]);
+  await source(200); // warm-up: processes forked, connection cache filled
+  await sink.waitForDelivered(200, 60_000);
+  const before = sink.delivered();
+  const started = performance.now();
+  await source(N);
+  const acceptedAt = performance.now();
+  await sink.waitForDelivered(before + N, Math.max(120_000, N * 20)).catch((err: Error) => {
+    throw new Error(`${err.message}\n${relay.log().slice(-3000)}`);
+  });
+  const seconds = (performance.now() - started) / 1000;
+  await relay.stop();
+  await sink.stop();
+  return { accepted: N / ((acceptedAt - started) / 1000), delivered: N / seconds, seconds };
+}
+
+async function setUp(opts: { doorSink: Sink; env?: Record<string, string> }): Promise<{ cluster: Cluster; op: Operator; token: string }> {
+  progress('starting the API server and the operator');
+  const cluster = await startCluster();
+  cleanups.push(async () => {
+    await cluster.stop();
+    rmSync(cluster.dataDir, { recursive: true, force: true });
+  });
+  const kubectl = kubectlFor(cluster.kubeconfig);
+  await applyCrds(cluster.kubeconfig);
+  await kubectl(['create', 'namespace', 'bench']);
+  await kubectl(
+    ['apply', '--server-side', '-n', 'bench', '-f', '-'],
+    `apiVersion: email.postmaster.dev/v1alpha1
+kind: SmtpTarget
+metadata: {name: sink}
+spec: {host: 127.0.0.1, port: ${opts.doorSink.port}, security: None, pool: {maxConnections: ${POOL}, maxMessagesPerConnection: 100000}}
+---
+apiVersion: email.postmaster.dev/v1alpha1
+kind: EmailServer
+metadata: {name: sink}
+spec: {provider: SMTP, smtp: {targetRef: {name: sink}}, default: true}
+---
+apiVersion: email.postmaster.dev/v1alpha1
+kind: SenderIdentity
+metadata: {name: bench}
+spec: {email: bench@example.com, displayName: Bench}
+`,
+  );
+  await kubectl(['create', 'serviceaccount', 'sender', '-n', 'bench']);
+  await kubectl(['create', 'role', 'send', '-n', 'bench', '--verb=send', '--resource=senderidentities.email.postmaster.dev']);
+  await kubectl(['create', 'rolebinding', 'send', '-n', 'bench', '--role=send', '--serviceaccount=bench:sender']);
+  const token = (await kubectl(['create', 'token', 'sender', '-n', 'bench', '--audience', 'postmaster', '--duration', '2h'])).trim();
+  const op = await startOperator({
+    kubeconfig: cluster.kubeconfig,
+    namespaces: ['bench'],
+    extraArgs: ['--log-level=warn'],
+    ...(opts.env ? { env: opts.env } : {}),
+  });
+  cleanups.push(() => op.stop());
+  await kubectl(['wait', '--for=condition=Ready', '--timeout=120s', '-n', 'bench', 'senderidentity/bench']);
+  return { cluster, op, token };
+}
+
+const x = (a: number, b: number) => `${(a / b).toFixed(2)}x`;
+const rate = (r: number) => Math.round(r).toLocaleString('en-US');
+const ms = (v: number) => `${v.toFixed(1)} ms`;
+const verdict = (ok: boolean) => (ok ? 'met' : 'NOT met');
+
+async function benchmark(): Promise<void> {
+  const bin = await buildLoadClient();
+  const smtpFlags = (port: number, n: number) => ['-address', `127.0.0.1:${port}`, '-sessions', String(SESSIONS), '-messages', String(n), '-size', String(SIZE)];
+
+  const doorSink = await startSmtpSink({ count: true });
+  cleanups.push(() => doorSink.stop());
+
+  if (PROFILE) {
+    const profDir = mkdtempSync(join(tmpdir(), 'postmaster-bench-prof-'));
+    const { op, token } = await setUp({ doorSink, env: { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profDir}` } });
+    const auth = ['-username', 'bench', '-password', token];
+    await load(bin, [...smtpFlags(op.smtpPort, 500), ...auth]);
+    progress(`SMTP door under --cpu-prof: ${N} messages`);
+    const r = await load(bin, [...smtpFlags(op.smtpPort, N), ...auth]);
+    await op.stop();
+    const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
+    if (!file) throw new Error(`the operator wrote no .cpuprofile in ${profDir}`);
+    console.log(`\nSMTP door under node --cpu-prof: ${rate(r.msgPerSec)} msg/s, p50 ${ms(r.p50Ms)}, p99 ${ms(r.p99Ms)} (${N} messages, ${SESSIONS} sessions)`);
+    console.log(`profile: ${join(profDir, file)} (the whole operator run: start-up, warm-up, load)`);
+    const print = (by: 'function' | 'owner', top: number) => {
+      console.log(`\n| self time | share | ${by === 'owner' ? 'package or file' : 'function'} |`);
+      console.log('|---|---|---|');
+      for (const e of selfTimes(join(profDir, file), top, by)) console.log(`| ${e.ms.toFixed(0)} ms | ${(e.share * 100).toFixed(1)}% | ${e.name.replace(/\|/g, '\\|')} |`);
+    };
+    print('function', 25);
+    print('owner', 15);
+    return;
+  }
+
+  const directSink = await startSmtpSink();
+  cleanups.push(() => directSink.stop());
+  const peerSink = await startSmtpSink({ count: true });
+  cleanups.push(() => peerSink.stop());
+  const { op, token } = await setUp({ doorSink });
+  const pid = op.process.pid!;
+  const idle = memoryOf(pid); // started and Ready, nothing sent yet
+  const auth = ['-username', 'bench', '-password', token];
+  const httpFlags = (n: number) => ['-http', `http://127.0.0.1:${op.httpPort}/v1/messages`, '-sessions', String(SESSIONS), '-messages', String(n), '-size', String(SIZE), ...auth];
+
+  progress(`1. Go client -> smtp-sink: ${N} messages`);
+  await load(bin, smtpFlags(directSink.port, 500));
+  const direct = await load(bin, smtpFlags(directSink.port, N));
+
+  progress(`4. pooled nodemailer -> smtp-sink: ${N} messages`);
+  const { stdout } = await run(process.execPath, [join(here, 'relay', 'nodemailer-load.ts'), String(peerSink.port), String(N), String(SESSIONS), String(POOL), String(SIZE)]);
+  const peer = JSON.parse(stdout) as LoadResult;
+
+  // Warm-up of both doors: token and RBAC caches, upstream pool, JIT.
+  await load(bin, [...smtpFlags(op.smtpPort, 500), ...auth]);
+  await load(bin, httpFlags(500));
+  const half = Math.ceil(N / 2);
+  const smtpRuns: LoadResult[] = [];
+  const httpRuns: LoadResult[] = [];
+  const memory: { after: number; mem: Memory }[] = [];
+  let through = 0;
+  for (const round of [1, 2]) {
+    progress(`3. SMTP door, round ${round}: ${half} messages`);
+    smtpRuns.push(await load(bin, [...smtpFlags(op.smtpPort, half), ...auth, '-raw']));
+    progress(`4. HTTP door, round ${round}: ${half} messages`);
+    httpRuns.push(await load(bin, [...httpFlags(half), '-raw']));
+    through += 2 * half;
+    memory.push({ after: through, mem: memoryOf(pid) });
+  }
+  const smtpDoor = merge(smtpRuns);
+  const httpDoor = merge(httpRuns);
+  const doorDelivered = doorSink.delivered();
+  await op.stop();
+
+  progress(`2. smtp-source -> Postfix relay -> smtp-sink: ${N} messages`);
+  const postfix = await postfixEndToEnd();
+
+  const [m1, m2] = [memory[0]!, memory[1]!];
+  const grew = m2.mem.rssMiB - m1.mem.rssMiB;
+  const row = (cells: string[]) => console.log(`| ${cells.join(' | ')} |`);
+  console.log(`\n${N.toLocaleString('en-US')} messages of ~${SIZE / 1000} kB per path, ${SESSIONS} sessions, loopback, one run (${new Date().toISOString().slice(0, 16)}Z)\n`);
+  row(['#', 'path', 'msg/s', 'p50', 'p99', 'ratio', 'target', '']);
+  row(['---', '---', '---', '---', '---', '---', '---', '---']);
+  row(['1', 'Go client -> `smtp-sink` (the limit of client and sink)', rate(direct.msgPerSec), ms(direct.p50Ms), ms(direct.p99Ms), '1.00x', '', '']);
+  row(['2', '`smtp-source -s 16` -> Postfix relay -> `smtp-sink`, end to end', `${rate(postfix.delivered)} (accepted ${rate(postfix.accepted)})`, '', '', x(postfix.delivered, direct.msgPerSec), '', '']);
+  row(['3', 'Go client, AUTH PLAIN -> postmaster SMTP door -> `smtp-sink`', rate(smtpDoor.msgPerSec), ms(smtpDoor.p50Ms), ms(smtpDoor.p99Ms), x(smtpDoor.msgPerSec, direct.msgPerSec), '>= 0.30x of 1', verdict(smtpDoor.msgPerSec >= 0.3 * direct.msgPerSec)]);
+  row(['', '', '', '', '', `${x(smtpDoor.msgPerSec, postfix.delivered)} of 2`, '>= 6x of 2', verdict(smtpDoor.msgPerSec >= 6 * postfix.delivered)]);
+  row(['', '', '', '', '', '', 'p99 < 10 ms', verdict(smtpDoor.p99Ms < 10)]);
+  row(['4a', 'Go client -> postmaster HTTP door -> `smtp-sink`', rate(httpDoor.msgPerSec), ms(httpDoor.p50Ms), ms(httpDoor.p99Ms), `${x(httpDoor.msgPerSec, peer.msgPerSec)} of 4b`, '>= 0.80x of 4b', verdict(httpDoor.msgPerSec >= 0.8 * peer.msgPerSec)]);
+  row(['4b', `pooled nodemailer (pool ${POOL}, own process) -> \`smtp-sink\``, rate(peer.msgPerSec), ms(peer.p50Ms), ms(peer.p99Ms), x(peer.msgPerSec, direct.msgPerSec), '', '']);
+  console.log('');
+  row(['operator memory', 'Ready, nothing sent', `after ${m1.after.toLocaleString('en-US')} messages`, `after ${m2.after.toLocaleString('en-US')} messages`, 'target', '']);
+  row(['---', '---', '---', '---', '---', '---']);
+  row(['VmRSS', `${idle.rssMiB.toFixed(0)} MiB`, `${m1.mem.rssMiB.toFixed(0)} MiB`, `${m2.mem.rssMiB.toFixed(0)} MiB (${grew >= 0 ? '+' : ''}${grew.toFixed(0)})`, '<= 150 MiB, no growth (within 5%)', verdict(m2.mem.rssMiB <= 150 && grew <= 0.05 * m1.mem.rssMiB)]);
+  row(['VmHWM (peak)', `${idle.hwmMiB.toFixed(0)} MiB`, `${m1.mem.hwmMiB.toFixed(0)} MiB`, `${m2.mem.hwmMiB.toFixed(0)} MiB`, '', '']);
+  console.log(
+    `\nDoors: two rounds of ${half} per door, SMTP then HTTP; the SmtpTarget pool has ${POOL} connections; the door sink received ${doorDelivered} messages (warm-up included).` +
+      `\nPostfix: ${postfix.seconds.toFixed(1)} s from the first connection to the last message at the sink; "accepted" is smtp-source's own rate.`,
+  );
+}
+
+try {
+  await benchmark();
+} finally {
+  await cleanup();
+}

@@ -1,0 +1,3 @@
+module postmaster.dev/bench/smtp-load
+
+go 1.26
