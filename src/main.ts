@@ -16,6 +16,7 @@ import { LeaderElector } from './kube/leader.ts';
 import { KubeClient } from './kube/rest.ts';
 import { createLogger } from './log.ts';
 import { createMetrics } from './metrics.ts';
+import { configureIdentityEndpoints } from './providers/oauth2/endpoints.ts';
 import { createConnectionTester } from './providers/tester.ts';
 import { ClusterCache } from './routing/cache.ts';
 
@@ -59,6 +60,7 @@ const endpointAddress = {
   smtpPort: 2525,
 };
 const routing = { apiBaseUrls: config.apiBaseUrls };
+configureIdentityEndpoints(config.identityUrls);
 const cache = new ClusterCache(client, { namespaces: config.namespaces, resyncMs: config.resyncMs, watchTimeoutSeconds: 300 }, log);
 const controller = new Controller({
   client,
