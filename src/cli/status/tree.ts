@@ -1,6 +1,6 @@
 // The answer to "why can't team X send?": from a SenderIdentity down to its
 // EmailServer, the server's target, fallback, mailbox and Secrets, each with
-import { smtpCredentialRefs } from '../../routing/oauth2.ts';
+import { entraRefs, smtpCredentialRefs } from '../../routing/oauth2.ts';
 // its Ready condition (or, for a Secret, whether it has the keys asked for).
 // Each kind's children come from a list of finders, so a new kind (the
 // SendingDomain that signs a server's mail) is one more finder.
@@ -119,6 +119,10 @@ const serverFinders: Finder<EmailServer>[] = [
   async (s, r) => {
     const ns = s.metadata.namespace;
     if (s.spec.provider === 'SMTP') return s.spec.smtp ? [await smtpTargetNode(r, ns, s.spec.smtp.targetRef.name, 'target')] : [];
+    if (s.spec.provider === 'MicrosoftGraph') {
+      const app = s.spec.microsoftGraph?.app;
+      return app ? [await secretNode(r, ns, app.secretRef.name, entraRefs(app, 'app').map((ref) => ref.key), 'app')] : [];
+    }
     const api = s.spec.provider === 'SendGrid' ? s.spec.sendgrid : s.spec.sparkpost;
     return api ? [await secretNode(r, ns, api.apiKeySecretRef.name, [api.apiKeySecretRef.key ?? 'apiKey'], 'apiKey')] : [];
   },
