@@ -33,6 +33,7 @@ function configure(): Config {
   }
 }
 const config = configure();
+configureIdentityEndpoints(config.identityUrls);
 
 const log = createLogger(config.logLevel);
 function kubeClient(): KubeClient {
@@ -60,7 +61,6 @@ const endpointAddress = {
   smtpPort: 2525,
 };
 const routing = { apiBaseUrls: config.apiBaseUrls };
-configureIdentityEndpoints(config.identityUrls);
 const cache = new ClusterCache(client, { namespaces: config.namespaces, resyncMs: config.resyncMs, watchTimeoutSeconds: 300 }, log);
 const controller = new Controller({
   client,
