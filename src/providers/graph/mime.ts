@@ -19,7 +19,19 @@ export async function mimeOf(message: OutboundMessage): Promise<Buffer> {
     ...(message.html !== undefined ? { html: message.html } : {}),
     ...(message.headers ? { headers: message.headers } : {}),
     ...(message.attachments?.length
-      ? { attachments: message.attachments.map((a) => ({ filename: a.filename, contentType: a.contentType, content: a.content })) }
+      ? {
+          attachments: message.attachments.map((a) => {
+            // Inline parts (an image the HTML names as cid:...) stay inline, when the message says so.
+            const part = a as { contentId?: string; disposition?: 'attachment' | 'inline' };
+            return {
+              filename: a.filename,
+              contentType: a.contentType,
+              content: a.content,
+              ...(part.contentId ? { cid: part.contentId } : {}),
+              ...(part.disposition ? { contentDisposition: part.disposition } : {}),
+            };
+          }),
+        }
       : {}),
     disableFileAccess: true,
     disableUrlAccess: true,

@@ -60,7 +60,11 @@ const message = (extra: Partial<OutboundMessage> = {}): OutboundMessage => ({
   text: 'Thank you.',
   html: '<p>Thank you. <img src="cid:logo@contoso"></p>',
   headers: { 'X-Order': '4711' },
-  attachments: [{ filename: 'receipt.pdf', contentType: 'application/pdf', content: Buffer.from('%PDF-1.4 receipt') }],
+  attachments: [
+    { filename: 'receipt.pdf', contentType: 'application/pdf', content: Buffer.from('%PDF-1.4 receipt') },
+    // An inline image the HTML refers to (the fields main's OutboundMessage carries for inline parts).
+    { filename: 'logo.png', contentType: 'image/png', content: Buffer.from('png-bytes'), contentId: 'logo@contoso', disposition: 'inline' } as never,
+  ],
   ...extra,
 });
 
@@ -127,9 +131,13 @@ describe('sendMail with the MIME message', () => {
     expect((parsed.bcc as AddressObject).value[0]!.address).toBe('hidden@example.org');
     expect(parsed.headers.get('x-order')).toBe('4711');
     expect(parsed.text?.trim()).toBe('Thank you.');
-    expect(parsed.html).toContain('cid:logo@contoso');
-    expect(parsed.attachments[0]).toMatchObject({ filename: 'receipt.pdf', contentType: 'application/pdf' });
-    expect(parsed.attachments[0]!.content.toString()).toBe('%PDF-1.4 receipt');
+    // mailparser resolves cid: references into data URIs, so read the reference in the MIME itself.
+    expect(got.mime.toString()).toContain('cid:logo@contoso');
+    expect(parsed.html).toContain('data:image/png;base64,');
+    const part = (name: string) => parsed.attachments.find((a) => a.filename === name);
+    expect(part('receipt.pdf')).toMatchObject({ contentType: 'application/pdf', contentDisposition: 'attachment' });
+    expect(part('receipt.pdf')!.content.toString()).toBe('%PDF-1.4 receipt');
+    expect(part('logo.png')).toMatchObject({ cid: 'logo@contoso', contentDisposition: 'inline', related: true });
     await transport.close();
   });
 
