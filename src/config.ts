@@ -26,6 +26,8 @@ export interface Config {
   maxConcurrentTests: number;
   checkStepTimeoutMs: number;
   apiBaseUrls: { SendGrid: { US?: string; EU?: string }; SparkPost: { US?: string; EU?: string } };
+  /** Overrides of the identity providers' and Graph's public URLs. */
+  identityUrls: { microsoftLogin?: string; googleToken?: string; graph?: string };
   serviceName: string;
   serviceNamespace: string;
   smtpTls?: { certFile: string; keyFile: string };
@@ -60,6 +62,9 @@ const options = {
   'sendgrid-eu-api-url': { type: 'string', help: 'override the SendGrid EU API base URL' },
   'sparkpost-api-url': { type: 'string', help: 'override the SparkPost US API origin' },
   'sparkpost-eu-api-url': { type: 'string', help: 'override the SparkPost EU API origin' },
+  'microsoft-login-url': { type: 'string', help: 'override the Microsoft identity platform host (tokens at {url}/{tenant}/oauth2/v2.0/token)' },
+  'google-token-url': { type: 'string', help: "override Google's OAuth2 token endpoint (service accounts)" },
+  'graph-api-url': { type: 'string', help: 'override the Microsoft Graph base URL' },
   'service-name': { type: 'string', help: 'Service in front of the send endpoint (default postmaster)' },
   'service-namespace': { type: 'string', help: 'its namespace (default $POD_NAMESPACE or postmaster-system)' },
   'smtp-tls-cert': { type: 'string', help: 'PEM certificate file: the SMTP door offers STARTTLS and requires it before AUTH' },
@@ -154,6 +159,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config | 'he
       SendGrid: { US: url('sendgrid-api-url'), EU: url('sendgrid-eu-api-url') },
       SparkPost: { US: url('sparkpost-api-url'), EU: url('sparkpost-eu-api-url') },
     },
+    identityUrls: { microsoftLogin: url('microsoft-login-url'), googleToken: url('google-token-url'), graph: url('graph-api-url') },
     serviceName: get('service-name') ?? 'postmaster',
     serviceNamespace: get('service-namespace') ?? env.POD_NAMESPACE ?? 'postmaster-system',
     maxMessageBytes: 0,

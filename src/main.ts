@@ -16,6 +16,7 @@ import { LeaderElector } from './kube/leader.ts';
 import { KubeClient } from './kube/rest.ts';
 import { createLogger } from './log.ts';
 import { createMetrics } from './metrics.ts';
+import { configureIdentityEndpoints } from './providers/oauth2/endpoints.ts';
 import { createConnectionTester } from './providers/tester.ts';
 import { ClusterCache } from './routing/cache.ts';
 
@@ -32,6 +33,7 @@ function configure(): Config {
   }
 }
 const config = configure();
+configureIdentityEndpoints(config.identityUrls);
 
 const root = createLogger(config.logLevel);
 const log = root.child({ component: 'operator' });

@@ -17,9 +17,10 @@ import {
 } from './common.ts';
 import type { KindDefinition } from './kind.ts';
 import { array, boolean, enumOf, integer, object, string, stringMap, type Static } from './schema.ts';
+import { entraApp } from './smtp-credentials.ts';
 import { smtpConnectionFacts } from './smtptarget.ts';
 
-export const PROVIDERS = ['SMTP', 'SendGrid', 'SparkPost'] as const;
+export const PROVIDERS = ['SMTP', 'SendGrid', 'SparkPost', 'MicrosoftGraph'] as const;
 export type Provider = (typeof PROVIDERS)[number];
 
 const region = (provider: string, eu: string) =>
@@ -56,7 +57,11 @@ export type LabelSelector = Static<typeof labelSelector>;
 export const emailServerSpec = object(
   'How mail is delivered (SMTP target or provider API), and the defaults and limits that go with it.',
   {
-    provider: enumOf(PROVIDERS, 'How mail leaves: SMTP (through spec.smtp.targetRef), SendGrid or SparkPost (their HTTP APIs).'),
+    provider: enumOf(
+      PROVIDERS,
+      'How mail leaves: SMTP (through spec.smtp.targetRef), SendGrid or SparkPost (their HTTP APIs), or MicrosoftGraph ' +
+        '(the sendMail API of Microsoft 365 with the MIME message, app credentials of spec.microsoftGraph).',
+    ),
     smtp: object('Settings for provider SMTP.', { targetRef: localRef('The SmtpTarget mail is sent through.') }, [
       'targetRef',
     ]),
@@ -78,9 +83,31 @@ export const emailServerSpec = object(
       },
       ['apiKeySecretRef'],
     ),
+    microsoftGraph: object(
+      'Settings for provider MicrosoftGraph: POST /v1.0/users/{sender}/sendMail with the MIME message, as an Entra app with ' +
+        'the Mail.Send application permission (admin consent; narrow it to the sending mailboxes with an application access policy).',
+      {
+        app: entraApp('The Entra app registration: tenant, client id, and a client secret or certificate from a Secret.'),
+        saveToSentItems: boolean(
+          "Keep a copy in the sender's Sent Items. Graph's MIME form of sendMail (which carries headers, inline parts and the " +
+            'Message-ID as they are) always keeps one, so only true is accepted for now. Defaults to true.',
+          { default: true },
+        ),
+      },
+      ['app'],
+      {
+        'x-kubernetes-validations': [
+          {
+            rule: '!has(self.saveToSentItems) || self.saveToSentItems',
+            message: "Graph's MIME form of sendMail always saves a copy in Sent Items: saveToSentItems false cannot be honoured",
+            fieldPath: '.saveToSentItems',
+          },
+        ],
+      },
+    ),
     fallback: object(
       'Where mail goes when the provider API cannot take it (network error, 5xx, 429). Never used for a permanent 4xx. ' +
-        'Only for SendGrid and SparkPost.',
+        'Only for API providers (SendGrid, SparkPost, MicrosoftGraph).',
       { smtpTargetRef: localRef('The SmtpTarget to fall back to.') },
       ['smtpTargetRef'],
     ),
@@ -148,6 +175,16 @@ export const emailServerSpec = object(
         message: 'provider SparkPost requires sparkpost.apiKeySecretRef',
         fieldPath: '.sparkpost',
       },
+      {
+        rule: "self.provider != 'MicrosoftGraph' || has(self.microsoftGraph)",
+        message: 'provider MicrosoftGraph requires microsoftGraph.app',
+        fieldPath: '.microsoftGraph',
+      },
+      {
+        rule: "!has(self.microsoftGraph) || self.provider == 'MicrosoftGraph'",
+        message: 'microsoftGraph is only allowed with provider MicrosoftGraph',
+        fieldPath: '.microsoftGraph',
+      },
       { rule: "!has(self.smtp) || self.provider == 'SMTP'", message: 'smtp is only allowed with provider SMTP', fieldPath: '.smtp' },
       {
         rule: "!has(self.sendgrid) || self.provider == 'SendGrid'",
@@ -166,7 +203,7 @@ export const emailServerSpec = object(
       },
       {
         rule: "!has(self.fallback) || self.provider != 'SMTP'",
-        message: 'fallback applies only to API providers (SendGrid, SparkPost); with SMTP, name the target in smtp.targetRef',
+        message: 'fallback applies only to API providers (SendGrid, SparkPost, MicrosoftGraph); with SMTP, name the target in smtp.targetRef',
         fieldPath: '.fallback',
       },
     ],
@@ -225,7 +262,7 @@ export const emailServerKind: KindDefinition = {
   plural: 'emailservers',
   singular: 'emailserver',
   shortNames: ['esrv', 'mailserver'],
-  description: 'EmailServer says how mail is delivered (SMTP, SendGrid or SparkPost) and carries its defaults and limits.',
+  description: 'EmailServer says how mail is delivered (SMTP, SendGrid, SparkPost or Microsoft Graph) and carries its defaults and limits.',
   spec: emailServerSpec,
   status: emailServerStatus,
   printerColumns: [

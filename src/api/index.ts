@@ -6,6 +6,7 @@ import { smtpTargetKind } from './smtptarget.ts';
 
 export * from './common.ts';
 export * from './conditions.ts';
+export * from './smtp-credentials.ts';
 export type { EmailServer, EmailServerSpec, EmailServerStatus, Provider, LabelSelector } from './emailserver.ts';
 export type { SenderIdentity, SenderIdentitySpec, SenderIdentityStatus } from './senderidentity.ts';
 export type { SmtpTarget, SmtpTargetSpec, SmtpTargetStatus, SmtpConnectionFacts } from './smtptarget.ts';

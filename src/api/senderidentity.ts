@@ -42,7 +42,7 @@ export const senderIdentityStatus = object('What the controller observed.', {
   server: object('The EmailServer this identity expects: the one spec.serverRef names (even when it is missing), or the default it resolved to.', {
     name: objectName('Name of the EmailServer.'),
     namespace: objectName('Namespace of the EmailServer.'),
-    provider: enumOf(['SMTP', 'SendGrid', 'SparkPost'] as const, 'Its provider.'),
+    provider: enumOf(['SMTP', 'SendGrid', 'SparkPost', 'MicrosoftGraph'] as const, 'Its provider.'),
   }),
   endpoint: object('How workloads reach the send endpoint for this identity.', {
     service: string('DNS name of the postmaster Service.', { maxLength: 253 }),

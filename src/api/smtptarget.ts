@@ -1,7 +1,6 @@
 // SmtpTarget: one SMTP endpoint and the account key to log in with.
 import {
   conditions,
-  credentials,
   duration,
   hostName,
   observedGeneration,
@@ -12,17 +11,19 @@ import {
   type ObjectMeta,
 } from './common.ts';
 import { integer, object, string, type Static } from './schema.ts';
+import { smtpCredentials } from './smtp-credentials.ts';
 import type { KindDefinition } from './kind.ts';
 
 export const smtpTargetSpec = object(
-  'Where mail leaves through SMTP: a company relay, Exchange/Office 365, Gmail with an app password, ' +
+  'Where mail leaves through SMTP: a company relay, Exchange/Office 365 or Gmail (OAuth2 or an app password), ' +
     "or SendGrid's or SparkPost's SMTP relay, and the account to log in with.",
   {
     host: hostName('DNS name or IP address of the SMTP server, for example smtp.office365.com.'),
     port: port('TCP port of the SMTP server: usually 465 for TLS, 587 for STARTTLS, 25 for None.'),
     security: security('How the connection is protected.', 'STARTTLS'),
-    credentials: credentials(
-      'The account to AUTH with. Leave it out for relays that accept mail without login (by network address).',
+    credentials: smtpCredentials(
+      'The account to AUTH with: a password (Basic) or an OAuth2 token (XOAUTH2). ' +
+        'Leave it out for relays that accept mail without login (by network address).',
     ),
     tls: tlsSettings('TLS verification settings. Only meaningful when security is TLS or STARTTLS.'),
     pool: object('Connection pooling for mail sent through this target.', {

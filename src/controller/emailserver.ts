@@ -4,6 +4,7 @@ import { findCondition, READY, type EmailServer, type EmailServerStatus, type Sm
 import { parseDuration } from '../kube/backoff.ts';
 import type { MailboxEndpoint } from '../providers/types.ts';
 import { apiAccount, apiBlock, apiKeyRef, describeKey, type RoutingOptions } from '../routing/api-account.ts';
+import { describeApp, graphAccount, graphRefs } from '../routing/oauth2.ts';
 import { serverRoute } from '../routing/route.ts';
 import { resolveSecrets } from '../routing/secrets.ts';
 import { credentialRefs, login, tlsOptions, tlsRefs } from '../routing/smtp-target.ts';
@@ -60,6 +61,7 @@ export async function reconcileEmailServer(
 
   const secrets = resolveSecrets(ctx.world, ns, [
     ...(keyRef ? [keyRef] : []),
+    ...graphRefs(spec),
     ...credentialRefs(spec.incoming?.credentials, 'spec.incoming.credentials'),
     ...tlsRefs(spec.incoming?.tls, 'spec.incoming.tls'),
   ]);
@@ -88,6 +90,19 @@ export async function reconcileEmailServer(
     const target = ctx.world.smtpTarget(ns, targetName);
     if (target?.status?.connection) status.connection = target.status.connection;
     tested = findCondition(target?.status?.conditions, CONNECTED)?.status === 'True';
+  } else if (spec.provider === 'MicrosoftGraph') {
+    const account = secrets.ok ? graphAccount(spec, secrets.values) : undefined;
+    if (account) {
+      const { result } = await ctx.tests.run(`EmailServer/${ns}/${meta.name}/provider`, account, interval, ctx.now.getTime(), () =>
+        ctx.tester.graph(account, describeApp(ns, spec)),
+      );
+      observations.push(observe(CONNECTED, result, 'the Microsoft Graph app'));
+      tested = result !== undefined;
+      if (result?.ok && result.facts) status.provider = result.facts;
+      else if (previous?.provider) status.provider = previous.provider;
+    } else {
+      observations.push(unknown(CONNECTED, 'SecretsNotResolved', 'Not tested until the referenced Secrets resolve.'));
+    }
   } else {
     const account = apiAccount(spec, secrets.values, opts.apiBaseUrls);
     const api = apiBlock(spec);
@@ -150,7 +165,8 @@ export async function reconcileEmailServer(
     .filter((o) => o.severity === 'info' && o.status === 'False' && o !== protection.observation)
     .map((o) => ` ${o.type} is False (${o.reason}).`)
     .join('');
-  const how = spec.provider === 'SMTP' ? `through SmtpTarget "${targetName}"` : `through the ${spec.provider} API`;
+  const how =
+    spec.provider === 'SMTP' ? `through SmtpTarget "${targetName}"` : `through the ${spec.provider === 'MicrosoftGraph' ? 'Microsoft Graph' : spec.provider} API`;
   status.conditions = summarize(
     previous?.conditions ?? [],
     observations,

@@ -231,7 +231,7 @@ function specRefs(kind: OurKind, obj: Ours): string[] {
     case 'SmtpTarget': {
       const { spec } = obj as SmtpTarget;
       // The namespace: its deletion releases in-use protection.
-      return [...secret(spec.credentials?.secretRef.name), ...secret(spec.tls?.caSecretRef?.name), refKey.namespace(ns)];
+      return [...secret(spec.credentials?.secretRef?.name), ...secret(spec.tls?.caSecretRef?.name), refKey.namespace(ns)];
     }
     case 'EmailServer': {
       const { spec } = obj as EmailServer;

@@ -69,7 +69,8 @@ export async function reconcileSmtpTarget(target: SmtpTarget, ctx: ReconcileCont
   const deleting = protection.note ?? '';
   let tlsNote = spec.tls?.insecureSkipVerify ? ' WARNING: tls.insecureSkipVerify is set; the certificate is not verified.' : '';
   if ((spec.security ?? 'STARTTLS') === 'None' && spec.credentials) {
-    tlsNote += ' WARNING: security is None, so the password crosses the network in plain text.';
+    const what = spec.credentials.type === 'OAuth2' ? 'the access token' : 'the password';
+    tlsNote += ` WARNING: security is None, so ${what} crosses the network in plain text.`;
   }
   const status: SmtpTargetStatus = {
     observedGeneration: meta.generation ?? 0,

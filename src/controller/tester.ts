@@ -10,6 +10,7 @@ export const noTester: ConnectionTester = {
   provider: async () => undefined,
   mailbox: async () => undefined,
   verifySender: async () => undefined,
+  graph: async () => undefined,
 };
 
 export const NO_TEST_RUN = 'NoTestRun';
@@ -18,6 +19,7 @@ export const NO_TEST_RUN = 'NoTestRun';
 export function observe<F>(type: string, result: CheckResult<F> | undefined, what: string): Observation {
   if (!result) return unknown(type, NO_TEST_RUN, `No test of ${what} has run: connection testing is not enabled.`);
   if (result.ok) return ok(type, result.reason, result.message);
+  if (result.unknown) return unknown(type, result.reason, result.message);
   return failed(type, result.reason, result.message, result.transient ? 'transient' : 'terminal');
 }
 

@@ -25,7 +25,7 @@ export interface SendMessageResponse {
   id: string;
   messageId: string;
   server: { namespace: string; name: string };
-  provider: 'SMTP' | 'SendGrid' | 'SparkPost';
+  provider: 'SMTP' | 'SendGrid' | 'SparkPost' | 'MicrosoftGraph';
   route: 'primary' | 'fallback';
   messageIdHeader?: string;
   response?: string;
@@ -127,7 +127,7 @@ export const sendMessageResponseSchema = {
       properties: { namespace: { type: 'string' }, name: { type: 'string' } },
       description: 'The EmailServer that delivered it.',
     },
-    provider: { enum: ['SMTP', 'SendGrid', 'SparkPost'], description: 'How it left.' },
+    provider: { enum: ['SMTP', 'SendGrid', 'SparkPost', 'MicrosoftGraph'], description: 'How it left.' },
     route: { enum: ['primary', 'fallback'], description: "fallback: the server's provider API could not take it, its fallback SmtpTarget did." },
     messageIdHeader: {
       type: 'string',

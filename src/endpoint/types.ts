@@ -43,7 +43,7 @@ export interface SendOutcome extends SendResult {
   /** postmaster's own id of this delivery (in its logs); the same on an idempotent replay. */
   id?: string;
   server: { namespace: string; name: string };
-  provider: 'SMTP' | 'SendGrid' | 'SparkPost';
+  provider: 'SMTP' | 'SendGrid' | 'SparkPost' | 'MicrosoftGraph';
   route: 'primary' | 'fallback';
 }
 

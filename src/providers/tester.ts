@@ -1,6 +1,7 @@
 // The ConnectionTester the controller calls: each check of src/providers,
 // at most `maxConcurrent` at once so a thousand objects cannot open a
 // thousand connections. Every check opens and closes its own connection.
+import { checkGraph, verifyGraphSender } from './graph/check.ts';
 import { checkMailbox } from './mailbox/index.ts';
 import { checkSendGrid } from './sendgrid/check.ts';
 import { verifySendGridSender } from './sendgrid/verify-sender.ts';
@@ -14,6 +15,7 @@ import {
   type ApiAccount,
   type ApiProvider,
   type CheckResult,
+  type GraphAccount,
   type MailboxEndpoint,
   type MailboxFacts,
   type OutboundMessage,
@@ -28,6 +30,8 @@ export interface ConnectionTester {
   smtp(endpoint: SmtpEndpoint): Promise<CheckResult<SmtpFacts> | undefined>;
   provider(provider: ApiProvider, account: ApiAccount, describeKey: string): Promise<CheckResult<ProviderFacts> | undefined>;
   mailbox(endpoint: MailboxEndpoint): Promise<CheckResult<MailboxFacts> | undefined>;
+  /** Microsoft Graph: a token with the Mail.Send role. */
+  graph(account: GraphAccount, describeKey: string): Promise<CheckResult<ProviderFacts> | undefined>;
   verifySender(route: SenderRoute, address: string): Promise<CheckResult<unknown> | undefined>;
   /** Sends one real message (the test-to annotation); absent when testing is off. */
   sendTest?(route: SenderRoute, message: OutboundMessage): Promise<CheckResult<{ messageId: string }>>;
@@ -71,6 +75,7 @@ export function createConnectionTester(opts: TesterOptions): ConnectionTester & 
           : checkSparkPost(account, { ...timing, describeKey }),
       ),
     mailbox: (endpoint) => run(() => checkMailbox(endpoint, timing)),
+    graph: (account, describeKey) => run(() => checkGraph(account, { ...timing, describeKey })),
     verifySender: (route, address) =>
       run(async () => {
         switch (route.provider) {
@@ -80,6 +85,8 @@ export function createConnectionTester(opts: TesterOptions): ConnectionTester & 
             return verifySendGridSender(route.account, address, { ...timing, describeKey: route.describeKey });
           case 'SparkPost':
             return verifySparkPostSender(route.account, address, { ...timing, describeKey: route.describeKey });
+          case 'MicrosoftGraph':
+            return verifyGraphSender(route.account, address, { ...timing, describeKey: route.describeKey });
         }
       }),
     sendTest: (route, message) =>

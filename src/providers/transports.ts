@@ -1,4 +1,5 @@
-// The transport of a route: an SMTP pool, or the SendGrid or SparkPost API.
+// The transport of a route: an SMTP pool, or the SendGrid, SparkPost or Microsoft Graph API.
+import { GraphTransport } from './graph/transport.ts';
 import { SendGridTransport } from './sendgrid/transport.ts';
 import { SmtpTransport } from './smtp/transport.ts';
 import { SparkPostTransport } from './sparkpost/transport.ts';
@@ -12,5 +13,7 @@ export function transportFor(route: SenderRoute): Transport {
       return new SendGridTransport(route.account);
     case 'SparkPost':
       return new SparkPostTransport(route.account);
+    case 'MicrosoftGraph':
+      return new GraphTransport(route.account);
   }
 }

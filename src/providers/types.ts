@@ -2,6 +2,7 @@
 // connection checks that report what they found, and transports that deliver.
 // Secret values enter here as plain strings and must never leave in a result,
 // a message, an error or a log line.
+import type { EntraCredentials, OAuth2Grant } from './oauth2/types.ts';
 
 /** Outcome of one check (connection test, key check, sender verification). */
 export interface CheckResult<F = undefined> {
@@ -18,6 +19,8 @@ export interface CheckResult<F = undefined> {
   transient: boolean;
   /** Facts recorded on success (and where known on failure). */
   facts?: F;
+  /** Neither passed nor failed: it cannot be known without sending (the condition is Unknown, with this reason). */
+  unknown?: boolean;
 }
 
 export type SecurityMode = 'TLS' | 'STARTTLS' | 'None';
@@ -35,12 +38,18 @@ export interface Login {
   password: string;
 }
 
+/** AUTH XOAUTH2 as `user`, with an access token of `grant` (fetched and cached by providers/oauth2). */
+export interface OAuth2Login {
+  user: string;
+  oauth2: OAuth2Grant;
+}
+
 /** Everything needed to open an SMTP connection, with Secrets already resolved. */
 export interface SmtpEndpoint {
   host: string;
   port: number;
   security: SecurityMode;
-  auth?: Login;
+  auth?: Login | OAuth2Login;
   tls?: TlsOptions;
   pool?: { maxConnections: number; maxMessagesPerConnection: number };
   /** What the last connection test saw: false when the server did not announce 8BITMIME. */
@@ -168,14 +177,23 @@ export class SendError extends Error {
 
 export type ApiProvider = 'SendGrid' | 'SparkPost';
 
+/** A Microsoft Graph sender: the Entra app (Secrets resolved) and its sendMail options. */
+export interface GraphAccount {
+  app: EntraCredentials;
+  saveToSentItems: boolean;
+  /** Base URL override (tests, proxies). Absent: the configured Graph URL. */
+  baseUrl?: string;
+}
+
 /** Where mail leaves, with Secrets resolved: an SMTP endpoint, or a provider API account. */
 export type SenderRoute =
   | { provider: 'SMTP'; endpoint: SmtpEndpoint }
-  | { provider: ApiProvider; account: ApiAccount; describeKey: string };
+  | { provider: ApiProvider; account: ApiAccount; describeKey: string }
+  | { provider: 'MicrosoftGraph'; account: GraphAccount; describeKey: string };
 
-/** One way out: an SMTP pool, the SendGrid API or the SparkPost API. */
+/** One way out: an SMTP pool, the SendGrid, SparkPost or Microsoft Graph API. */
 export interface Transport {
-  readonly kind: 'SMTP' | 'SendGrid' | 'SparkPost';
+  readonly kind: 'SMTP' | 'SendGrid' | 'SparkPost' | 'MicrosoftGraph';
   /** Resolves once the upstream accepted the message; rejects with SendError otherwise. */
   send(message: OutboundMessage, signal?: AbortSignal): Promise<SendResult>;
   /** Closes pooled connections. */

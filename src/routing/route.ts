@@ -3,6 +3,7 @@
 import type { EmailServer, SmtpTarget } from '../api/index.ts';
 import type { SenderRoute, SmtpEndpoint } from '../providers/types.ts';
 import { apiAccount, apiKeyRef, describeKey, type RoutingOptions } from './api-account.ts';
+import { describeApp, graphAccount, graphRefs } from './oauth2.ts';
 import { resolveSecrets } from './secrets.ts';
 import { resolveSmtpTarget } from './smtp-target.ts';
 import type { World } from './world.ts';
@@ -18,6 +19,14 @@ export function serverRoute(world: World, server: EmailServer, opts: RoutingOpti
     return {
       route: resolved.endpoint ? { provider: 'SMTP', endpoint: withCapabilities(resolved.endpoint, target) } : undefined,
       refs: resolved.secrets.refs,
+    };
+  }
+  if (server.spec.provider === 'MicrosoftGraph') {
+    const secrets = resolveSecrets(world, ns, graphRefs(server.spec));
+    const account = secrets.ok ? graphAccount(server.spec, secrets.values) : undefined;
+    return {
+      route: account ? { provider: 'MicrosoftGraph', account, describeKey: describeApp(ns, server.spec) } : undefined,
+      refs: secrets.refs,
     };
   }
   const keyRef = apiKeyRef(server.spec);

@@ -1,6 +1,7 @@
 // From spec plus resolved Secrets to the endpoints the providers connect to.
 import type { Credentials, SmtpTarget, TlsSettings } from '../api/index.ts';
 import type { Login, SmtpEndpoint, TlsOptions } from '../providers/types.ts';
+import { smtpCredentialRefs, smtpLogin } from './oauth2.ts';
 import { resolveSecrets, secretValueKey, type ResolvedSecrets, type SecretKeyRef } from './secrets.ts';
 import type { World } from './world.ts';
 
@@ -48,12 +49,12 @@ export function resolveSmtpTarget(world: World, target: SmtpTarget): ResolvedSmt
   const { spec } = target;
   const ns = target.metadata.namespace;
   const secrets = resolveSecrets(world, ns, [
-    ...credentialRefs(spec.credentials, 'spec.credentials'),
+    ...smtpCredentialRefs(spec.credentials, 'spec.credentials'),
     ...tlsRefs(spec.tls, 'spec.tls'),
   ]);
   if (!secrets.ok) return { secrets };
   const endpoint: SmtpEndpoint = { host: spec.host, port: spec.port, security: spec.security ?? 'STARTTLS' };
-  const auth = login(spec.credentials, secrets.values);
+  const auth = smtpLogin(spec.credentials, secrets.values);
   if (auth) endpoint.auth = auth;
   const tls = tlsOptions(spec.tls, secrets.values);
   if (tls) endpoint.tls = tls;

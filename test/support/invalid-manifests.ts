@@ -12,6 +12,7 @@ export interface InvalidCase {
 
 const target = { host: 'smtp.example.com', port: 587, security: 'STARTTLS' };
 const sendgrid = { apiKeySecretRef: { name: 'sg' } };
+const entra = { tenantId: 'contoso.onmicrosoft.com', clientId: '00000000-0000-0000-0000-000000000001', secretRef: { name: 'entra-app' } };
 
 export const invalidCases: InvalidCase[] = [
   // SmtpTarget
@@ -51,6 +52,60 @@ export const invalidCases: InvalidCase[] = [
   { name: 'checkInterval too short', kind: 'SmtpTarget', spec: { ...target, checkInterval: '5s' }, field: 'spec.checkInterval' },
   { name: 'pool of zero connections', kind: 'SmtpTarget', spec: { ...target, pool: { maxConnections: 0 } }, field: 'spec.pool.maxConnections' },
   { name: 'no spec at all', kind: 'SmtpTarget', field: 'spec' },
+  {
+    name: 'OAuth2 without its block',
+    kind: 'SmtpTarget',
+    spec: { ...target, credentials: { type: 'OAuth2' } },
+    field: 'spec.credentials.oauth2',
+  },
+  {
+    name: 'an oauth2 block on Basic credentials',
+    kind: 'SmtpTarget',
+    spec: { ...target, credentials: { secretRef: { name: 'login' }, oauth2: { user: 'a@example.com', google: { secretRef: { name: 'sa' } } } } },
+    field: 'spec.credentials.oauth2',
+  },
+  {
+    name: 'OAuth2 with a Basic secretRef',
+    kind: 'SmtpTarget',
+    spec: { ...target, credentials: { type: 'OAuth2', secretRef: { name: 'login' }, oauth2: { user: 'a@example.com', google: { secretRef: { name: 'sa' } } } } },
+    field: 'spec.credentials.secretRef',
+  },
+  {
+    name: 'OAuth2 with two grants',
+    kind: 'SmtpTarget',
+    spec: {
+      ...target,
+      credentials: {
+        type: 'OAuth2',
+        oauth2: { user: 'a@example.com', google: { secretRef: { name: 'sa' } }, microsoft: { ...entra, clientSecretKey: 'client-secret' } },
+      },
+    },
+    field: 'spec.credentials.oauth2',
+  },
+  {
+    name: 'Microsoft with both a client secret and a certificate',
+    kind: 'SmtpTarget',
+    spec: {
+      ...target,
+      credentials: {
+        type: 'OAuth2',
+        oauth2: { user: 'a@example.com', microsoft: { ...entra, clientSecretKey: 's', certificateKey: 'tls.crt', privateKeyKey: 'tls.key' } },
+      },
+    },
+    field: 'spec.credentials.oauth2.microsoft.clientSecretKey',
+  },
+  {
+    name: 'Microsoft certificate without its private key',
+    kind: 'SmtpTarget',
+    spec: { ...target, credentials: { type: 'OAuth2', oauth2: { user: 'a@example.com', microsoft: { ...entra, certificateKey: 'tls.crt' } } } },
+    field: 'spec.credentials.oauth2.microsoft.privateKeyKey',
+  },
+  {
+    name: 'OAuth2 user that is no address',
+    kind: 'SmtpTarget',
+    spec: { ...target, credentials: { type: 'OAuth2', oauth2: { user: 'mailer', google: { secretRef: { name: 'sa' } } } } },
+    field: 'spec.credentials.oauth2.user',
+  },
 
   // EmailServer
   { name: 'missing provider', kind: 'EmailServer', spec: { senderEmail: 'a@example.com' }, field: 'spec.provider' },
@@ -58,6 +113,25 @@ export const invalidCases: InvalidCase[] = [
   { name: 'SMTP without its target', kind: 'EmailServer', spec: { provider: 'SMTP' }, field: 'spec.smtp' },
   { name: 'SendGrid without its API key ref', kind: 'EmailServer', spec: { provider: 'SendGrid' }, field: 'spec.sendgrid' },
   { name: 'SparkPost without its API key ref', kind: 'EmailServer', spec: { provider: 'SparkPost' }, field: 'spec.sparkpost' },
+  { name: 'MicrosoftGraph without its block', kind: 'EmailServer', spec: { provider: 'MicrosoftGraph' }, field: 'spec.microsoftGraph' },
+  {
+    name: 'microsoftGraph block on a SendGrid provider',
+    kind: 'EmailServer',
+    spec: { provider: 'SendGrid', sendgrid, microsoftGraph: { app: { ...entra, clientSecretKey: 'client-secret' } } },
+    field: 'spec.microsoftGraph',
+  },
+  {
+    name: 'MicrosoftGraph app without a secret or certificate',
+    kind: 'EmailServer',
+    spec: { provider: 'MicrosoftGraph', microsoftGraph: { app: entra } },
+    field: 'spec.microsoftGraph.app.clientSecretKey',
+  },
+  {
+    name: 'MicrosoftGraph saveToSentItems false (the MIME form always saves)',
+    kind: 'EmailServer',
+    spec: { provider: 'MicrosoftGraph', microsoftGraph: { app: { ...entra, clientSecretKey: 'client-secret' }, saveToSentItems: false } },
+    field: 'spec.microsoftGraph.saveToSentItems',
+  },
   {
     name: 'defaultFor on a server no other namespace may use',
     kind: 'EmailServer',

@@ -16,6 +16,12 @@ export interface SinkOptions {
   maxTlsVersion?: 'TLSv1.2';
   /** AUTH required with exactly this login (PLAIN and LOGIN; offered once the session is secure). */
   auth?: { username: string; password: string };
+  /**
+   * AUTH XOAUTH2 (offered with PLAIN and LOGIN): `check` says whether the bearer token is good for the user.
+   * A bad token is answered as `style` does: Exchange Online with 535 5.7.3 at once, Gmail with a 334
+   * base64 JSON status and then 535. Users in `disabledFor` get Exchange's 535 5.7.139 (SMTP AUTH disabled).
+   */
+  oauth2?: { check(user: string, token: string): boolean; style: 'Exchange' | 'Gmail'; disabledFor?: string[] };
   /** Do not offer AUTH at all (even if clients bring a login). */
   noAuth?: boolean;
   /** Offer AUTH over plain text too (mode None with auth). */
@@ -58,7 +64,7 @@ export async function startSmtpSink(opts: SinkOptions): Promise<SmtpSink> {
   if (opts.mode !== 'None' && !opts.tls) throw new Error(`sink mode ${opts.mode} needs a certificate`);
   const messages: ReceivedMessage[] = [];
   const senders: string[] = [];
-  const disabled = [...(opts.mode === 'None' ? ['STARTTLS'] : []), ...(opts.noAuth || !opts.auth ? ['AUTH'] : [])];
+  const disabled = [...(opts.mode === 'None' ? ['STARTTLS'] : []), ...(opts.noAuth || (!opts.auth && !opts.oauth2) ? ['AUTH'] : [])];
   const options: SMTPServerOptions = {
     secure: opts.mode === 'TLS',
     ...(opts.tls ? { key: opts.tls.key, cert: opts.tls.cert } : {}),
@@ -68,10 +74,22 @@ export async function startSmtpSink(opts: SinkOptions): Promise<SmtpSink> {
     logger: false,
     disableReverseLookup: true,
     disabledCommands: disabled,
-    authOptional: !opts.auth || !!opts.noAuth,
+    authOptional: (!opts.auth && !opts.oauth2) || !!opts.noAuth,
     allowInsecureAuth: !!opts.allowInsecureAuth,
-    authMethods: ['PLAIN', 'LOGIN'],
+    authMethods: opts.oauth2 ? ['PLAIN', 'LOGIN', 'XOAUTH2'] : ['PLAIN', 'LOGIN'],
     onAuth(auth, _session, callback) {
+      const oauth2 = opts.oauth2;
+      if (auth.method === 'XOAUTH2' && oauth2) {
+        const user = auth.username ?? '';
+        if (oauth2.disabledFor?.includes(user)) {
+          return callback(
+            replyError(535, '5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Tenant. Visit https://aka.ms/smtp_auth_disabled for more information.'),
+          );
+        }
+        if (oauth2.check(user, auth.accessToken ?? '')) return callback(null, { user });
+        if (oauth2.style === 'Exchange') return callback(replyError(535, '5.7.3 Authentication unsuccessful [BN9PR03CA0001.namprd03.prod.outlook.com]'));
+        return callback(null, { data: { status: '400', schemes: 'Bearer', scope: 'https://mail.google.com/' } } as never);
+      }
       const want = opts.auth;
       if (want && auth.username === want.username && auth.password === want.password) return callback(null, { user: auth.username });
       return callback(replyError(535, 'Authentication credentials invalid'));

@@ -1,5 +1,6 @@
 // The answer to "why can't team X send?": from a SenderIdentity down to its
 // EmailServer, the server's target, fallback, mailbox and Secrets, each with
+import { entraRefs, smtpCredentialRefs } from '../../routing/oauth2.ts';
 // its Ready condition (or, for a Secret, whether it has the keys asked for).
 // Each kind's children come from a list of finders, so a new kind (the
 // SendingDomain that signs a server's mail) is one more finder.
@@ -89,9 +90,10 @@ type Finder<T> = (obj: T, reader: Reader) => Promise<TreeNode[]>;
 
 const targetFinders: Finder<SmtpTarget>[] = [
   async (t, r) => {
-    const c = t.spec.credentials;
-    if (!c) return [];
-    return [await secretNode(r, t.metadata.namespace, c.secretRef.name, [c.usernameKey ?? 'username', c.passwordKey ?? 'password'], 'credentials')];
+    const refs = smtpCredentialRefs(t.spec.credentials, 'spec.credentials');
+    const byName = new Map<string, string[]>();
+    for (const ref of refs) byName.set(ref.name, [...(byName.get(ref.name) ?? []), ref.key]);
+    return Promise.all([...byName].map(([name, keys]) => secretNode(r, t.metadata.namespace, name, keys, 'credentials')));
   },
   async (t, r) => {
     const ca = t.spec.tls?.caSecretRef;
@@ -117,6 +119,10 @@ const serverFinders: Finder<EmailServer>[] = [
   async (s, r) => {
     const ns = s.metadata.namespace;
     if (s.spec.provider === 'SMTP') return s.spec.smtp ? [await smtpTargetNode(r, ns, s.spec.smtp.targetRef.name, 'target')] : [];
+    if (s.spec.provider === 'MicrosoftGraph') {
+      const app = s.spec.microsoftGraph?.app;
+      return app ? [await secretNode(r, ns, app.secretRef.name, entraRefs(app, 'app').map((ref) => ref.key), 'app')] : [];
+    }
     const api = s.spec.provider === 'SendGrid' ? s.spec.sendgrid : s.spec.sparkpost;
     return api ? [await secretNode(r, ns, api.apiKeySecretRef.name, [api.apiKeySecretRef.key ?? 'apiKey'], 'apiKey')] : [];
   },

@@ -1,6 +1,7 @@
 // The AUTH step of the SMTP dialogue: which mechanism, and what a refusal means.
-import type { Login, SmtpEndpoint, SmtpFacts } from '../types.ts';
+import type { Login, OAuth2Login, SmtpEndpoint, SmtpFacts } from '../types.ts';
 import { replyText, SmtpFailure, SmtpReason, type SmtpReply } from './reasons.ts';
+import { authDisabled, authenticateXOAuth2, DISABLED_HINT } from './xoauth2.ts';
 
 /** What the login needs of the session it runs in. */
 export interface Dialogue {
@@ -10,9 +11,8 @@ export interface Dialogue {
   command(line: string, label?: string): Promise<SmtpReply>;
 }
 
-/** Logs in with PLAIN or LOGIN, whichever the server offers; returns the mechanism used or throws SmtpFailure. */
-export async function authenticate(session: Dialogue, login: Login, keywords: Set<string>): Promise<string> {
-  const { username, password } = login;
+/** Logs in with XOAUTH2 (OAuth2), else PLAIN or LOGIN, whichever the server offers; returns the mechanism used or throws SmtpFailure. */
+export async function authenticate(session: Dialogue, credentials: Login | OAuth2Login, keywords: Set<string>): Promise<string> {
   if (!keywords.has('AUTH')) {
     const hint = session.endpoint.security === 'None' ? ' (many servers offer AUTH only over TLS: try security STARTTLS)' : '';
     throw new SmtpFailure(
@@ -21,6 +21,8 @@ export async function authenticate(session: Dialogue, login: Login, keywords: Se
       false,
     );
   }
+  if ('oauth2' in credentials) return authenticateXOAuth2(session, credentials);
+  const { username, password } = credentials;
   const offered = session.facts.authMechanisms ?? [];
   const mechanism = ['PLAIN', 'LOGIN'].find((m) => offered.includes(m));
   if (!mechanism) {
@@ -51,6 +53,9 @@ export async function authenticate(session: Dialogue, login: Login, keywords: Se
       `${session.target} takes a login only over TLS ("${text}"): use security STARTTLS (or TLS if the port expects implicit TLS).`,
       false,
     );
+  }
+  if (authDisabled(text)) {
+    throw new SmtpFailure(SmtpReason.SmtpAuthDisabled, `${session.target} says SMTP AUTH is disabled ("${text}"): ${DISABLED_HINT}`, false);
   }
   throw new SmtpFailure(
     SmtpReason.AuthenticationFailed,

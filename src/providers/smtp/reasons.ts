@@ -24,6 +24,14 @@ export const SmtpReason = {
   AuthenticationFailed: 'AuthenticationFailed',
   AuthenticationNotOffered: 'AuthenticationNotOffered',
   AuthenticationMechanismUnsupported: 'AuthenticationMechanismUnsupported',
+  /** OAuth2: the identity provider gave no token (bad client, secret, certificate, scope; or it could not be reached). */
+  TokenRequestFailed: 'TokenRequestFailed',
+  /** OAuth2: invalid_grant (refresh token revoked or expired, delegation missing). */
+  InvalidGrant: 'InvalidGrant',
+  /** OAuth2: the SMTP server refused the token with AUTH XOAUTH2. */
+  XOAUTH2Rejected: 'XOAUTH2Rejected',
+  /** The server says SMTP AUTH is disabled for the tenant or the mailbox (Exchange Online 5.7.139). */
+  SmtpAuthDisabled: 'SmtpAuthDisabled',
   ProtocolError: 'ProtocolError',
 } as const;
 export type SmtpReason = (typeof SmtpReason)[keyof typeof SmtpReason];

@@ -7,6 +7,7 @@ import type { Mail, NodemailerError, SendMailOptions } from 'nodemailer';
 import SMTPPool from 'nodemailer/lib/smtp-pool';
 import type { SMTPPoolOptions, SMTPPoolSentMessageInfo } from 'nodemailer/lib/smtp-pool';
 import { SendError } from '../types.ts';
+import { transportAuth } from './transport-auth.ts';
 import { passwordForms } from './with-session.ts';
 import type { OutboundMessage, SendResult, SmtpEndpoint, Transport } from '../types.ts';
 
@@ -45,7 +46,7 @@ export function smtpTransportOptions(endpoint: SmtpEndpoint, timeouts: SmtpTrans
     // STARTTLS is required, never a silent fall back to plain text; None never upgrades.
     requireTLS: endpoint.security === 'STARTTLS',
     ignoreTLS: endpoint.security === 'None',
-    ...(endpoint.auth ? { auth: { user: endpoint.auth.username, pass: endpoint.auth.password } } : {}),
+    ...transportAuth(endpoint.auth),
     ...(t.serverName ? { servername: t.serverName } : {}),
     tls: {
       rejectUnauthorized: !t.insecureSkipVerify,

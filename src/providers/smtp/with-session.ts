@@ -3,6 +3,7 @@ import type { CheckOptions, CheckResult, SmtpEndpoint } from '../types.ts';
 import { errorCode, sentence } from './naming.ts';
 import { SmtpFailure, SmtpReason } from './reasons.ts';
 import { SmtpSession } from './session.ts';
+import { grantSecrets } from '../oauth2/types.ts';
 
 /**
  * Opens a session, hands it to `work`, and turns any SmtpFailure into a failed
@@ -47,6 +48,7 @@ function redactResult<F>(result: CheckResult<F>, endpoint: SmtpEndpoint): CheckR
  */
 export function passwordForms(endpoint: SmtpEndpoint): string[] {
   const auth = endpoint.auth;
+  if (auth && 'oauth2' in auth) return grantSecrets(auth.oauth2);
   if (!auth || auth.password.length < 4) return [];
   const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
   return [auth.password, b64(auth.password), b64(`\0${auth.username}\0${auth.password}`)];

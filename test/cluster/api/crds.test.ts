@@ -59,12 +59,12 @@ describe('examples against the real API server', () => {
     // Defaults are filled in by the API server, visible to GitOps diffs as they will be.
     const target = JSON.parse(await kubectlOk(['get', 'smtptarget', 'internal-relay', '-n', ns, '-o', 'json']));
     expect(target.spec).toMatchObject({ security: 'None', checkInterval: '10m' });
-    const relay = JSON.parse(await kubectlOk(['get', 'smtptarget', 'office365', '-n', ns, '-o', 'json']));
-    expect(relay.spec.credentials).toEqual({
-      secretRef: { name: 'office365-smtp' },
-      usernameKey: 'username',
-      passwordKey: 'password',
-    });
+    // Credentials without a type are Basic, the shape every target had before OAuth2.
+    const basic = JSON.parse(await kubectlOk(['get', 'smtptarget', 'fallback-relay', '-n', ns, '-o', 'json']));
+    expect(basic.spec.credentials).toEqual({ type: 'Basic', secretRef: { name: 'fallback-relay-login' } });
+    const office365 = JSON.parse(await kubectlOk(['get', 'smtptarget', 'office365', '-n', ns, '-o', 'json']));
+    expect(office365.spec.credentials.type).toBe('OAuth2');
+    expect(office365.spec.credentials.oauth2.microsoft).toMatchObject({ secretRef: { name: 'office365-app' } });
   });
 
   it.each(invalidCases)('refuses $kind with $name, naming $field', async (c) => {

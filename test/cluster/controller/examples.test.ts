@@ -62,12 +62,14 @@ const readyAll = (kind: string, namespace: string, names: string[]) =>
 
 describe('examples', () => {
   it('become Ready, with Connected Unknown because no test ran', async () => {
-    await readyAll('smtptarget', ns, ['internal-relay', 'office365', 'gmail', 'fallback-relay', 'support-submission']);
-    await readyAll('emailserver', ns, ['internal-relay', 'office365', 'gmail', 'sendgrid', 'sparkpost-eu', 'support']);
+    await readyAll('smtptarget', ns, ['internal-relay', 'office365', 'gmail', 'gmail-workspace', 'fallback-relay', 'support-submission']);
+    await readyAll('emailserver', ns, ['internal-relay', 'office365', 'gmail', 'gmail-workspace', 'microsoft-graph', 'sendgrid', 'sparkpost-eu', 'support']);
     await readyAll('senderidentity', ns, ['alerts', 'billing']);
     await readyAll('senderidentity', teamNs, ['checkout-receipts']);
 
     expect(await getCondition('smtptarget', ns, 'gmail', 'Connected')).toMatchObject({ status: 'Unknown', reason: 'NoTestRun' });
+    expect(await getCondition('smtptarget', ns, 'office365', 'Connected')).toMatchObject({ status: 'Unknown', reason: 'NoTestRun' });
+    expect(await getCondition('emailserver', ns, 'microsoft-graph', 'Connected')).toMatchObject({ status: 'Unknown', reason: 'NoTestRun' });
     expect(await getCondition('emailserver', ns, 'sendgrid', 'FallbackConnected')).toMatchObject({ status: 'True' });
     expect(await getCondition('emailserver', ns, 'support', 'IncomingConnected')).toMatchObject({ status: 'Unknown' });
     const billing = await getObject<{ status: { server: unknown; observedGeneration: number } }>('senderidentity', ns, 'billing');
@@ -101,8 +103,8 @@ describe('examples', () => {
   });
 
   it('turns NotReady within 5 s of a referenced Secret being deleted, naming Secret and key, and recovers', async () => {
-    const secret = await kubectlOk(['get', 'secret', 'office365-smtp', '-n', ns, '-o', 'json']);
-    await kubectlOk(['delete', 'secret', 'office365-smtp', '-n', ns]);
+    const secret = await kubectlOk(['get', 'secret', 'office365-app', '-n', ns, '-o', 'json']);
+    await kubectlOk(['delete', 'secret', 'office365-app', '-n', ns]);
     const deletedAt = Date.now();
     const resolved = await eventually(async () => {
       const c = await getCondition('smtptarget', ns, 'office365', 'SecretsResolved');
@@ -110,8 +112,8 @@ describe('examples', () => {
       return c as ConditionView;
     }, 5_000, 100);
     expect(Date.now() - deletedAt).toBeLessThan(5_000);
-    expect(resolved.message).toContain(`Secret "${ns}/office365-smtp"`);
-    expect(resolved.message).toContain('spec.credentials.passwordKey');
+    expect(resolved.message).toContain(`Secret "${ns}/office365-app"`);
+    expect(resolved.message).toContain('spec.credentials.oauth2.microsoft.clientSecretKey');
     expect(await getCondition('smtptarget', ns, 'office365', 'Ready')).toMatchObject({ status: 'False', reason: 'SecretNotFound' });
     expect(await getCondition('smtptarget', ns, 'office365', 'Stalled')).toMatchObject({ status: 'True' });
     // Dependents follow: the server and the identity that uses it.
@@ -121,14 +123,14 @@ describe('examples', () => {
     }, 5_000);
 
     // A key missing is told apart from the Secret missing.
-    await kubectlOk(['create', 'secret', 'generic', 'office365-smtp', '-n', ns, '--from-literal=username=svc']);
+    await kubectlOk(['create', 'secret', 'generic', 'office365-app', '-n', ns, '--from-literal=secret-id=svc']);
     await eventually(async () => {
       const c = await getCondition('smtptarget', ns, 'office365', 'SecretsResolved');
       expect(c).toMatchObject({ status: 'False', reason: 'SecretKeyNotFound' });
-      expect(c?.message).toContain(`Secret "${ns}/office365-smtp" has no key "password"`);
+      expect(c?.message).toContain(`Secret "${ns}/office365-app" has no key "client-secret"`);
     }, 5_000);
 
-    await kubectlOk(['delete', 'secret', 'office365-smtp', '-n', ns]);
+    await kubectlOk(['delete', 'secret', 'office365-app', '-n', ns]);
     const restored = JSON.parse(secret);
     delete restored.metadata.resourceVersion;
     delete restored.metadata.uid;
@@ -145,7 +147,7 @@ describe('examples', () => {
   it('kubectl describe tells the story in events', async () => {
     const out = await eventually(async () => {
       const text = await kubectlOk(['describe', 'smtptarget', 'office365', '-n', ns]);
-      expect(text).toMatch(/Warning\s+SecretNotFound\s+.*postmaster\s+.*office365-smtp/);
+      expect(text).toMatch(/Warning\s+SecretNotFound\s+.*postmaster\s+.*office365-app/);
       expect(text).toMatch(/Normal\s+Succeeded/);
       return text;
     }, 10_000);

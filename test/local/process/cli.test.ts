@@ -20,6 +20,7 @@ describe('postmaster command line', () => {
     [['--leader-election=maybe'], '--leader-election: "maybe" is not true or false'],
     [['--namespaces=Bad_Name'], '--namespaces: "Bad_Name" is not a namespace name'],
     [['--sendgrid-api-url=not a url'], '--sendgrid-api-url: "not a url" is not a URL'],
+    [['--graph-api-url=not a url'], '--graph-api-url: "not a url" is not a URL'],
     [['--smtp-tls-cert=/tmp/c.pem'], '--smtp-tls-cert and --smtp-tls-key go together'],
     [['--lease-duration=5s', '--renew-deadline=10s'], '--renew-deadline must be shorter than --lease-duration'],
     [['--no-such-flag'], "Unknown option '--no-such-flag'"],
