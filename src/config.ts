@@ -31,6 +31,8 @@ export interface Config {
   smtpTls?: { certFile: string; keyFile: string };
   maxMessageBytes: number;
   drainDelayMs: number;
+  /** DNS servers (host:port) for SendingDomain checks; empty: the system resolver. */
+  dnsServers: string[];
 }
 
 const options = {
@@ -63,6 +65,7 @@ const options = {
   'smtp-tls-key': { type: 'string', help: 'PEM key file for --smtp-tls-cert' },
   'max-message-bytes': { type: 'string', help: 'largest message the SMTP door takes (default 15728640)' },
   'drain-delay': { type: 'string', help: 'on SIGTERM, how long /readyz fails before the doors stop taking work (default 2s)' },
+  'dns-server': { type: 'string', help: 'comma-separated DNS servers (ip or ip:port) for SendingDomain checks; default: the system resolver' },
   help: { type: 'boolean', help: 'print this help' },
 } as const;
 
@@ -152,6 +155,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config | 'he
     serviceNamespace: get('service-namespace') ?? env.POD_NAMESPACE ?? 'postmaster-system',
     maxMessageBytes: 0,
     drainDelayMs: 0,
+    dnsServers: dnsServers(get('dns-server')),
   };
   config.maxMessageBytes = int('max-message-bytes', 15 * 1024 * 1024, 1024, 100 * 1024 * 1024);
   config.drainDelayMs = dur('drain-delay', '2s');
@@ -165,4 +169,17 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config | 'he
     throw new ConfigError('--renew-deadline must be shorter than --lease-duration');
   }
   return config;
+}
+
+/** ip, ip:port, [ipv6] or [ipv6]:port: what node:dns setServers takes (it resolves no names). */
+function dnsServers(raw: string | undefined): string[] {
+  const servers = (raw ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  for (const s of servers) {
+    const m = /^(?:(\d{1,3}(?:\.\d{1,3}){3})|\[([0-9A-Fa-f:.]+)\]|([0-9A-Fa-f:]+))(?::(\d{1,5}))?$/.exec(s);
+    const port = m?.[4] === undefined ? 53 : Number(m[4]);
+    if (!m || (m[3] !== undefined && m[4] !== undefined) || port < 1 || port > 65535) {
+      throw new ConfigError(`--dns-server: "${s}" is not an IP address with an optional port (10.0.0.10, 10.0.0.10:5353, [fd00::a]:53)`);
+    }
+  }
+  return servers;
 }

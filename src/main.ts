@@ -16,6 +16,7 @@ import { LeaderElector } from './kube/leader.ts';
 import { KubeClient } from './kube/rest.ts';
 import { createLogger } from './log.ts';
 import { createMetrics } from './metrics.ts';
+import { createTxtLookup } from './providers/dkim/dns.ts';
 import { createConnectionTester } from './providers/tester.ts';
 import { ClusterCache } from './routing/cache.ts';
 
@@ -74,6 +75,7 @@ const controller = new Controller({
   metrics,
   log,
   hooks: { identityExtras: identityExtrasHook(client, cache.secret, endpointAddress) },
+  dns: createTxtLookup({ servers: config.dnsServers }),
 });
 
 // The send endpoint: every replica serves it from its own caches.

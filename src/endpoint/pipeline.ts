@@ -153,6 +153,8 @@ export function createPipeline(opts: PipelineOptions): DeliveryPipeline {
       from: identity.spec.displayName ? { name: identity.spec.displayName, address: identity.spec.email } : { address: identity.spec.email },
       messageId: messageIdFor(message, identity.spec.email, stableKey),
     };
+    // The SendingDomain's keys, from the routing layer: the SMTP transport signs the bytes it sends.
+    if (resolved.dkim) outbound.dkim = resolved.dkim;
     // A caller trusted to write the body may name where replies go (ticket systems do);
     // otherwise the identity's, then the server's.
     const replyTo = message.replyTo ?? identity.spec.replyTo ?? server.spec.replyTo;
@@ -308,6 +310,8 @@ function forProvider(message: OutboundMessage, provider: SenderRoute['provider']
   if (provider === 'SMTP') return message;
   const bare = (list: string[] | undefined) => list?.map((m) => checkMailbox(m, 'to').address);
   const out: OutboundMessage = { ...message, to: bare(message.to) ?? [] };
+  // The provider signs with its own domain authentication; our keys stay here.
+  delete out.dkim;
   if (message.cc) out.cc = bare(message.cc)!;
   if (message.bcc) out.bcc = bare(message.bcc)!;
   return out;
