@@ -121,6 +121,13 @@ describe('keys and DNS', () => {
     const sd = (await getObject<DomainView>('sendingdomain', ns, 'example'))!;
     expect(sd.status!.dkim!.map((r) => r.published)).toEqual([true, true]);
     expect(sd.status!.dmarc).toMatchObject({ policy: 'quarantine' });
+    // The README's command that prints zone-file lines.
+    const zone = await kubectlOk([
+      'get', 'sendingdomain', 'example', '-n', ns,
+      '-o', 'jsonpath={range .status.dkim[*]}{.name}. IN TXT ({range .strings[*]} "{@}"{end} ){"\\n"}{end}',
+    ]);
+    expect(zone).toMatch(/^s1\._domainkey\.example\.com\. IN TXT \( "v=DKIM1; k=rsa; p=[^"]+"( "[^"]+")+ \)$/m);
+    expect(zone).toMatch(/^e1\._domainkey\.example\.com\. IN TXT \( "v=DKIM1; k=ed25519; p=[^"]+" \)$/m);
     const table = await kubectlOk(['get', 'sendingdomains', '-n', ns]);
     expect(table.split('\n')[0]).toMatch(/NAME\s+DOMAIN\s+SELECTOR\s+PUBLISHED\s+READY\s+REASON\s+AGE/);
     expect(table).toMatch(/example\s+example\.com\s+s1\s+True\s+True\s+Succeeded/);
