@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests run for real: Postfix (a real MTA for the
 # SMTP checks and transport), openssl (test certificates) and prometheus (its promtool
-# checks the chart's alert rules and the operator's /metrics; the server is never started).
+# checks the chart's alert rules and the operator's /metrics; the server is never started),
+# dnsmasq (dnsmasq-base: the binary, no system service; tests run it on a loopback port
+# to serve SendingDomain records), and a DKIM verifier nobody on the project wrote:
+# Python's dkimpy (python3-dkim; python3-nacl for Ed25519; python3-dnspython to ask
+# the test's dnsmasq).
 # Idempotent and fast when everything is there. Needs root (as tests and CI run here).
 # Only the binaries are wanted: tests run private instances with their own config
 # (test/support/postfix.ts); a system instance, if the package started one, is stopped
 # so it never holds port 25 or a queue the tests might confuse with theirs.
 set -euo pipefail
 
-packages=(postfix openssl prometheus)
+packages=(postfix openssl prometheus dnsmasq-base python3-dkim python3-dnspython python3-nacl)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -36,6 +36,8 @@ export interface Config {
   authOutageGraceMs: number;
   httpMaxConnections: number;
   drainDelayMs: number;
+  /** DNS servers (host:port) for SendingDomain checks; empty: the system resolver. */
+  dnsServers: string[];
 }
 
 const options = {
@@ -74,6 +76,7 @@ const options = {
   'http-request-timeout': { type: 'string', help: 'the HTTP door waits this long for a whole request; a stalled one gets 408 (default 30s)' },
   'http-max-connections': { type: 'string', help: 'connections the HTTP door holds at once (default 1024)' },
   'drain-delay': { type: 'string', help: 'on SIGTERM, how long /readyz fails before the doors stop taking work (default 2s)' },
+  'dns-server': { type: 'string', help: 'comma-separated DNS servers (ip or ip:port) for SendingDomain checks; default: the system resolver' },
   help: { type: 'boolean', help: 'print this help' },
 } as const;
 
@@ -167,6 +170,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config | 'he
     httpRequestTimeoutMs: dur('http-request-timeout', '30s'),
     authOutageGraceMs: dur('auth-outage-grace', '5m'),
     httpMaxConnections: int('http-max-connections', 1024, 1, 1_000_000),
+    dnsServers: dnsServers(get('dns-server')),
   };
   config.maxMessageBytes = int('max-message-bytes', 15 * 1024 * 1024, 1024, 100 * 1024 * 1024);
   config.drainDelayMs = dur('drain-delay', '2s');
@@ -180,4 +184,17 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config | 'he
     throw new ConfigError('--renew-deadline must be shorter than --lease-duration');
   }
   return config;
+}
+
+/** ip, ip:port, [ipv6] or [ipv6]:port: what node:dns setServers takes (it resolves no names). */
+function dnsServers(raw: string | undefined): string[] {
+  const servers = (raw ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  for (const s of servers) {
+    const m = /^(?:(\d{1,3}(?:\.\d{1,3}){3})|\[([0-9A-Fa-f:.]+)\]|([0-9A-Fa-f:]+))(?::(\d{1,5}))?$/.exec(s);
+    const port = m?.[4] === undefined ? 53 : Number(m[4]);
+    if (!m || (m[3] !== undefined && m[4] !== undefined) || port < 1 || port > 65535) {
+      throw new ConfigError(`--dns-server: "${s}" is not an IP address with an optional port (10.0.0.10, 10.0.0.10:5353, [fd00::a]:53)`);
+    }
+  }
+  return servers;
 }

@@ -17,6 +17,7 @@ import { KubeClient } from './kube/rest.ts';
 import { createLogger } from './log.ts';
 import { createMetrics } from './metrics.ts';
 import { configureIdentityEndpoints } from './providers/oauth2/endpoints.ts';
+import { createTxtLookup } from './providers/dkim/dns.ts';
 import { createConnectionTester } from './providers/tester.ts';
 import { ClusterCache } from './routing/cache.ts';
 
@@ -78,6 +79,7 @@ const controller = new Controller({
   metrics,
   log: controllerLog,
   hooks: { identityExtras: identityExtrasHook(client, cache.secret, endpointAddress) },
+  dns: createTxtLookup({ servers: config.dnsServers }),
 });
 
 // The send endpoint: every replica serves it from its own caches.

@@ -1,5 +1,5 @@
 // SenderIdentity: who mail is sent as. Who may send as it is RBAC (verb "send").
-import { conditions, emailAddress, objectName, observedGeneration, port, rateLimit, type ObjectMeta } from './common.ts';
+import { conditions, emailAddress, objectName, observedGeneration, port, rateLimit, stringList, type ObjectMeta } from './common.ts';
 import type { KindDefinition } from './kind.ts';
 import { enumOf, object, string, type Static } from './schema.ts';
 
@@ -50,6 +50,17 @@ export const senderIdentityStatus = object('What the controller observed.', {
     smtpPort: port('SMTP submission port.'),
   }),
   smtpCredentialsSecret: objectName('The Secret the operator wrote with SMTP credentials for this identity.'),
+  signing: object('Whether mail sent as this identity is DKIM-signed, and by whom.', {
+    by: enumOf(
+      ['SendingDomain', 'Provider', 'None'] as const,
+      'SendingDomain: postmaster signs mail leaving through SMTP with the key of a SendingDomain in the server\'s namespace. ' +
+        'Provider: SendGrid or SparkPost signs with its own domain authentication. None: nobody here signs it.',
+    ),
+    sendingDomain: objectName('The SendingDomain whose key signs, when one covers the address.'),
+    domain: string('The signing domain (d=).', { maxLength: 253 }),
+    selectors: stringList('The selectors (s=) signed with.'),
+    message: string('What signs this mail, in a sentence.', { maxLength: 1024 }),
+  }),
 });
 
 export type SenderIdentitySpec = Static<typeof senderIdentitySpec>;

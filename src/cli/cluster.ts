@@ -42,11 +42,12 @@ export function connect(flags: { kubeconfig?: string; context?: string; namespac
   }
 }
 
-export type Kind = 'SenderIdentity' | 'EmailServer' | 'SmtpTarget' | 'Secret';
+export type Kind = 'SenderIdentity' | 'EmailServer' | 'SmtpTarget' | 'SendingDomain' | 'Secret';
 const types: Record<Kind, ResourceType> = {
   SenderIdentity: resources.senderIdentity,
   EmailServer: resources.emailServer,
   SmtpTarget: resources.smtpTarget,
+  SendingDomain: resources.sendingDomain,
   Secret: resources.secret,
 };
 

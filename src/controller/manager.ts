@@ -1,26 +1,30 @@
 // Wires the cache's change events, the work queue and the three reconcilers together:
 // events -> queue keys -> reconcile -> one status patch -> events and requeue.
 import type { Logger } from 'pino';
-import type { Condition, EmailServer, SenderIdentity, SmtpTarget } from '../api/index.ts';
+import type { Condition, EmailServer, SenderIdentity, SendingDomain, SmtpTarget } from '../api/index.ts';
 import { READY, RECONCILING, STALLED } from '../api/index.ts';
 import type { EventRecorder } from '../kube/events.ts';
 import { errorText, type Informer, type KubeObject } from '../kube/informer.ts';
 import type { KubeClient } from '../kube/rest.ts';
 import { ourResource, type OurKind } from '../kube/resources.ts';
 import { setFinalizer } from '../kube/finalizers.ts';
+import { collectionPath, KubeError } from '../kube/rest.ts';
+import { resources } from '../kube/resources.ts';
 import { patchStatus } from '../kube/status.ts';
 import type { Metrics } from '../metrics.ts';
+import { createTxtLookup, type TxtLookup } from '../providers/dkim/dns.ts';
 import type { ConnectionTester } from '../providers/tester.ts';
 import type { RoutingOptions } from '../routing/api-account.ts';
 import type { ClusterCache } from '../routing/cache.ts';
 import type { IdentityExtras } from '../routing/identity.ts';
 import { identityServer } from '../routing/server.ts';
 import { IN_USE_FINALIZER } from '../routing/usage.ts';
-import { refKey } from '../routing/world.ts';
+import { refKey, type Secret } from '../routing/world.ts';
 import { Dependencies } from './dependencies.ts';
 import { reconcileEmailServer } from './emailserver.ts';
 import { WorkQueue, type ProcessResult, type QueueOptions } from './queue.ts';
 import { reconcileSenderIdentity } from './senderidentity.ts';
+import { reconcileSendingDomain } from './sendingdomain.ts';
 import { reconcileSmtpTarget, type ReconcileContext, type ReconcileOutput } from './smtptarget.ts';
 import { TestCache } from './tester.ts';
 
@@ -34,7 +38,8 @@ export interface ControllerHooks {
   identityExtras?: (identity: SenderIdentity) => Promise<IdentityExtras>;
 }
 
-type Ours = SmtpTarget | EmailServer | SenderIdentity;
+type Ours = SmtpTarget | EmailServer | SenderIdentity | SendingDomain;
+const KINDS = ['SmtpTarget', 'EmailServer', 'SenderIdentity', 'SendingDomain'] as const;
 
 export class Controller {
   private readonly cache: ClusterCache;
@@ -48,6 +53,7 @@ export class Controller {
   private readonly metrics: Metrics;
   private readonly log: Logger;
   private readonly hooks: ControllerHooks;
+  private readonly dns: TxtLookup;
 
   constructor(deps: {
     client: KubeClient;
@@ -58,6 +64,8 @@ export class Controller {
     metrics: Metrics;
     log: Logger;
     hooks?: ControllerHooks;
+    /** Where SendingDomains' DNS records are looked up; default: the system resolver. */
+    dns?: TxtLookup;
   }) {
     this.client = deps.client;
     this.opts = deps.options;
@@ -66,6 +74,7 @@ export class Controller {
     this.metrics = deps.metrics;
     this.log = deps.log;
     this.hooks = deps.hooks ?? {};
+    this.dns = deps.dns ?? createTxtLookup();
     this.cache = deps.cache;
     this.wireEvents();
   }
@@ -78,7 +87,7 @@ export class Controller {
       (key) => this.process(key),
       (key, err) => this.log.error({ key, err: errorText(err) }, 'reconcile failed'),
     );
-    for (const kind of ['SmtpTarget', 'EmailServer', 'SenderIdentity'] as const) {
+    for (const kind of KINDS) {
       for (const o of this.informerFor(kind).list()) queue.add(queueKey(kind, o));
     }
     const depth = setInterval(() => this.metrics.queueDepth.set(queue.depth), 1000);
@@ -91,8 +100,8 @@ export class Controller {
   }
 
   private informerFor(kind: OurKind): Informer<Ours & KubeObject> {
-    const { smtpTargetInformer, emailServerInformer, senderIdentityInformer } = this.cache;
-    const map = { SmtpTarget: smtpTargetInformer, EmailServer: emailServerInformer, SenderIdentity: senderIdentityInformer };
+    const { smtpTargetInformer, emailServerInformer, senderIdentityInformer, sendingDomainInformer } = this.cache;
+    const map = { SmtpTarget: smtpTargetInformer, EmailServer: emailServerInformer, SenderIdentity: senderIdentityInformer, SendingDomain: sendingDomainInformer };
     return map[kind] as Informer<Ours & KubeObject>;
   }
 
@@ -101,7 +110,7 @@ export class Controller {
   }
 
   private wireEvents(): void {
-    for (const kind of ['SmtpTarget', 'EmailServer', 'SenderIdentity'] as const) {
+    for (const kind of KINDS) {
       this.informerFor(kind).onChange((event, obj, old) => {
         const ns = obj.metadata.namespace;
         const key = queueKey(kind, obj);
@@ -114,7 +123,9 @@ export class Controller {
           this.queue?.add(key);
         }
         const ref = kind === 'SmtpTarget' ? refKey.smtpTarget(ns, obj.metadata.name) : refKey.emailServer(ns, obj.metadata.name);
-        if (kind !== 'SenderIdentity') this.enqueue(this.deps.dependents(ref));
+        if (kind === 'SmtpTarget' || kind === 'EmailServer') this.enqueue(this.deps.dependents(ref));
+        // Identities report which SendingDomain of their server's namespace signs their mail.
+        if (kind === 'SendingDomain') this.enqueue(this.deps.dependents(refKey.sendingDomains(ns)));
         if (kind === 'EmailServer') this.enqueue(this.deps.dependents(refKey.defaultServer(ns)));
         if (kind === 'EmailServer' && (defaultsFor(obj) || defaultsFor(old))) this.enqueue(this.deps.dependents(refKey.platformDefaults()));
         // Usage: servers count the identities that resolve to them, targets the servers that send through them.
@@ -194,12 +205,25 @@ export class Controller {
         return reconcileSmtpTarget(obj as SmtpTarget, ctx);
       case 'EmailServer':
         return reconcileEmailServer(obj as EmailServer, ctx, this.opts.routing);
+      case 'SendingDomain':
+        return reconcileSendingDomain(obj as SendingDomain, ctx, { dns: this.dns, createSecret: (s) => this.createSecret(s) });
       case 'SenderIdentity': {
         const identity = obj as SenderIdentity;
         return (this.hooks.identityExtras?.(identity) ?? Promise.resolve({})).then((extras) =>
           reconcileSenderIdentity(identity, ctx, this.opts.routing, extras),
         );
       }
+    }
+  }
+
+  /** Creates a Secret (a generated DKIM key); false when one of that name exists, which is never overwritten. */
+  private async createSecret(secret: Secret): Promise<boolean> {
+    try {
+      await this.client.request('POST', collectionPath(resources.secret, secret.metadata.namespace ?? ''), { body: secret });
+      return true;
+    } catch (err) {
+      if (err instanceof KubeError && err.status === 409) return false;
+      throw err;
     }
   }
 
@@ -254,6 +278,11 @@ function specRefs(kind: OurKind, obj: Ours): string[] {
         : refKey.defaultServer(ns);
       const platform = spec.serverRef ? [] : [refKey.platformDefaults()];
       return [server, ...platform, refKey.namespace(ns), ...secret(spec.smtpCredentials?.secretName)];
+    }
+    case 'SendingDomain': {
+      const { dkim } = (obj as SendingDomain).spec;
+      const names = [dkim, ...(dkim.secondary ? [dkim.secondary] : [])].map((k) => k.privateKeySecretRef?.name ?? k.generate?.secretName);
+      return [...names.flatMap(secret), refKey.namespace(ns)];
     }
   }
 }

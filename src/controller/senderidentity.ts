@@ -6,6 +6,7 @@ import type { RoutingOptions } from '../routing/api-account.ts';
 import type { IdentityExtras } from '../routing/identity.ts';
 import { serverRoute } from '../routing/route.ts';
 import { identityServer } from '../routing/server.ts';
+import { signingStatus } from '../routing/signing.ts';
 import { refKey } from '../routing/world.ts';
 import { failed, ok, REFERENCES_RESOLVED, summarize, unknown, type Observation } from './conditions.ts';
 import type { ReconcileContext, ReconcileOutput } from './smtptarget.ts';
@@ -63,6 +64,9 @@ export async function reconcileSenderIdentity(
       const why = ready && current ? ` (${ready.reason}): ${ready.message}` : ': it has not been checked yet.';
       observations.push(failed(SERVER_READY, IdentityReason.ServerNotReady, `EmailServer "${sns}/${sname}" is not Ready${why}`, 'waiting'));
     }
+
+    refs.push(refKey.sendingDomains(sns));
+    status.signing = signingStatus(ctx.world, server, spec.email);
 
     const { route, refs: routeRefs } = serverRoute(ctx.world, server, opts);
     refs.push(...routeRefs);

@@ -158,6 +158,8 @@ export function createPipeline(opts: PipelineOptions): DeliveryPipeline {
       from: identity.spec.displayName ? { name: identity.spec.displayName, address: identity.spec.email } : { address: identity.spec.email },
       messageId: messageIdFor(message, identity.spec.email, stableKey),
     };
+    // The SendingDomain's keys, from the routing layer: the SMTP transport signs the bytes it sends.
+    if (resolved.dkim) outbound.dkim = resolved.dkim;
     // A caller trusted to write the body may name where replies go (ticket systems do);
     // otherwise the identity's, then the server's.
     const replyTo = message.replyTo ?? identity.spec.replyTo ?? server.spec.replyTo;
@@ -337,7 +339,8 @@ export function createPipeline(opts: PipelineOptions): DeliveryPipeline {
 function forProvider(message: OutboundMessage, provider: SenderRoute['provider']): OutboundMessage {
   if (provider === 'SMTP') return message;
   const bare = (list: string[] | undefined) => list?.map((m) => checkMailbox(m, 'to').address);
-  const { raw: _raw, ...fields } = message;
+  // The provider composes its own message and signs with its own domain authentication.
+  const { raw: _raw, dkim: _dkim, ...fields } = message;
   const out: OutboundMessage = { ...fields, to: bare(message.to) ?? [] };
   if (message.cc) out.cc = bare(message.cc)!;
   if (message.bcc) out.bcc = bare(message.bcc)!;

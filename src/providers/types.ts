@@ -133,6 +133,23 @@ export interface OutboundMessage {
   headers?: Record<string, string>;
   /** `contentId` (without angle brackets) with `inline`: an image the HTML refers to as `cid:<contentId>`. */
   attachments?: { filename: string; contentType: string; content: Buffer; contentId?: string; disposition?: 'attachment' | 'inline' }[];
+  /** Sign with these keys when the message leaves through SMTP (API providers sign with their own domain authentication). */
+  dkim?: DkimSigning;
+}
+
+/** One DKIM key, resolved from its Secret: the private key is a secret value. */
+export interface DkimKey {
+  domain: string;
+  selector: string;
+  /** PEM, PKCS#8 or PKCS#1. */
+  privateKey: string;
+  algorithm: 'rsa-sha256' | 'ed25519-sha256';
+}
+
+/** How a message is signed: one or two keys (RSA and Ed25519), over these header fields. */
+export interface DkimSigning {
+  keys: DkimKey[];
+  headers: string[];
 }
 
 export interface SendResult {

@@ -2,7 +2,7 @@
 // reference and the Namespaces whose labels admit them. One per process; the
 // controller reconciles from it and the doors route from it.
 import type { Logger } from 'pino';
-import type { EmailServer, SenderIdentity, SmtpTarget } from '../api/index.ts';
+import type { EmailServer, SenderIdentity, SendingDomain, SmtpTarget } from '../api/index.ts';
 import { Informer, type KubeObject } from '../kube/informer.ts';
 import type { KubeClient } from '../kube/rest.ts';
 import { resources } from '../kube/resources.ts';
@@ -22,6 +22,7 @@ export class ClusterCache implements World, IdentitySource {
   readonly smtpTargetInformer: Informer<SmtpTarget & KubeObject>;
   readonly emailServerInformer: Informer<EmailServer & KubeObject>;
   readonly senderIdentityInformer: Informer<SenderIdentity & KubeObject>;
+  readonly sendingDomainInformer: Informer<SendingDomain & KubeObject>;
   readonly secretInformer: Informer<Secret>;
   readonly namespaceInformer: Informer<Namespace>;
 
@@ -30,6 +31,7 @@ export class ClusterCache implements World, IdentitySource {
     this.smtpTargetInformer = new Informer(client, resources.smtpTarget, informerOpts, log);
     this.emailServerInformer = new Informer(client, resources.emailServer, informerOpts, log);
     this.senderIdentityInformer = new Informer(client, resources.senderIdentity, informerOpts, log);
+    this.sendingDomainInformer = new Informer(client, resources.sendingDomain, informerOpts, log);
     this.secretInformer = new Informer(client, resources.secret, { ...informerOpts, fieldSelector: SECRET_FIELD_SELECTOR }, log);
     // Namespace labels decide allowedNamespaces selectors; namespaces are cluster-scoped.
     this.namespaceInformer = new Informer(client, resources.namespace, { ...informerOpts, namespaces: [] }, log);
@@ -43,6 +45,7 @@ export class ClusterCache implements World, IdentitySource {
   namespaces = () => this.namespaceInformer.list();
   senderIdentities = () => this.senderIdentityInformer.list();
   senderIdentity = (ns: string, name: string) => this.senderIdentityInformer.get(ns, name);
+  sendingDomains = (ns: string) => this.sendingDomainInformer.list(ns);
 
   start(): void {
     for (const i of this.informers()) i.start();
@@ -57,6 +60,6 @@ export class ClusterCache implements World, IdentitySource {
   }
 
   private informers(): Informer<KubeObject>[] {
-    return [this.smtpTargetInformer, this.emailServerInformer, this.senderIdentityInformer, this.secretInformer, this.namespaceInformer] as Informer<KubeObject>[];
+    return [this.smtpTargetInformer, this.emailServerInformer, this.senderIdentityInformer, this.sendingDomainInformer, this.secretInformer, this.namespaceInformer] as Informer<KubeObject>[];
   }
 }

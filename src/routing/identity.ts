@@ -2,10 +2,11 @@
 // judged it, the server it may use, and that server's routes, from the caches
 // alone, so every replica answers without asking the API server.
 import { findCondition, READY, type EmailServer, type SenderIdentity, type SenderIdentityStatus } from '../api/index.ts';
-import type { SenderRoute } from '../providers/types.ts';
+import type { DkimSigning, SenderRoute } from '../providers/types.ts';
 import type { RoutingOptions } from './api-account.ts';
 import { fallbackRoute, serverRoute } from './route.ts';
 import { identityServer } from './server.ts';
+import { signingFor } from './signing.ts';
 import type { IdentitySource, World } from './world.ts';
 
 /** Everything the doors need to know about an identity. */
@@ -20,6 +21,8 @@ export interface ResolvedIdentity {
   primary?: SenderRoute;
   /** The server's fallback SmtpTarget, for API providers. */
   fallback?: SenderRoute;
+  /** The keys mail leaving through SMTP (primary or fallback) is DKIM-signed with: a SendingDomain of the server's namespace. */
+  dkim?: DkimSigning;
 }
 
 /** undefined: no such SenderIdentity in that namespace. */
@@ -42,6 +45,8 @@ export function resolveIdentity(world: World & IdentitySource, namespace: string
   if (primary) resolved.primary = primary;
   const fallback = fallbackRoute(world, server);
   if (fallback) resolved.fallback = fallback;
+  const dkim = signingFor(world, server.metadata.namespace, identity.spec.email)?.dkim;
+  if (dkim) resolved.dkim = dkim;
   return resolved;
 }
 

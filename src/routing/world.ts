@@ -1,6 +1,6 @@
 // The read-only view of the cluster that reconcilers and doors both read:
 // what the informer caches hold, behind an interface tests can fill by hand.
-import type { EmailServer, SenderIdentity, SmtpTarget } from '../api/index.ts';
+import type { EmailServer, SenderIdentity, SendingDomain, SmtpTarget } from '../api/index.ts';
 import type { KubeObject } from '../kube/informer.ts';
 
 export interface Secret extends KubeObject {
@@ -22,6 +22,8 @@ export interface World {
   namespaces(): Namespace[];
   /** Every watched identity: who uses a server is counted from them. */
   senderIdentities(): SenderIdentity[];
+  /** The SendingDomains of one namespace (absent: none are watched). */
+  sendingDomains?(namespace: string): SendingDomain[];
 }
 
 /** The doors also look one identity up by name. */
@@ -44,6 +46,8 @@ export const refKey = {
   /** Identities that use "the namespace's default server" depend on every server there. */
   defaultServer: (ns: string) => `DefaultServer/${ns}`,
   namespace: (name: string) => `Namespace/${name}`,
+  /** Identities' signing depends on every SendingDomain of their server's namespace. */
+  sendingDomains: (ns: string) => `SendingDomains/${ns}`,
   /** Identities naming no server may get a platform default (defaultFor) from any namespace. */
   platformDefaults: () => 'PlatformDefaults',
   /** Servers with defaultFor report which namespaces they are the default of. */

@@ -4,7 +4,7 @@
 // CRDs with a case here is checked both ways, so neither can forget it.
 export interface InvalidCase {
   name: string;
-  kind: 'SmtpTarget' | 'EmailServer' | 'SenderIdentity';
+  kind: 'SmtpTarget' | 'EmailServer' | 'SenderIdentity' | 'SendingDomain';
   spec?: Record<string, unknown>;
   /** The field path the API server's message must contain. */
   field: string;
@@ -13,6 +13,7 @@ export interface InvalidCase {
 const target = { host: 'smtp.example.com', port: 587, security: 'STARTTLS' };
 const sendgrid = { apiKeySecretRef: { name: 'sg' } };
 const entra = { tenantId: 'contoso.onmicrosoft.com', clientId: '00000000-0000-0000-0000-000000000001', secretRef: { name: 'entra-app' } };
+const dkim = { selector: 's1', privateKeySecretRef: { name: 'dkim' } };
 
 export const invalidCases: InvalidCase[] = [
   // SmtpTarget
@@ -226,6 +227,37 @@ export const invalidCases: InvalidCase[] = [
     field: 'spec.serverRef.name',
   },
   { name: 'unknown field from', kind: 'SenderIdentity', spec: { email: 'a@example.com', from: 'x' }, field: 'spec.from' },
+
+  // SendingDomain
+  { name: 'sending domain without dkim', kind: 'SendingDomain', spec: { domain: 'example.com' }, field: 'spec.dkim' },
+  { name: 'domain in upper case with a space', kind: 'SendingDomain', spec: { domain: 'Example .com', dkim: { ...dkim } }, field: 'spec.domain' },
+  { name: 'a single-label domain', kind: 'SendingDomain', spec: { domain: 'localhost', dkim: { ...dkim } }, field: 'spec.domain' },
+  { name: 'selector with an underscore', kind: 'SendingDomain', spec: { domain: 'example.com', dkim: { ...dkim, selector: 's_1' } }, field: 'spec.dkim.selector' },
+  {
+    name: 'both a key Secret and a generated key',
+    kind: 'SendingDomain',
+    spec: { domain: 'example.com', dkim: { ...dkim, generate: { secretName: 'dkim' } } },
+    field: 'spec.dkim',
+  },
+  { name: 'no key source at all', kind: 'SendingDomain', spec: { domain: 'example.com', dkim: { selector: 's1' } }, field: 'spec.dkim' },
+  {
+    name: 'unknown key algorithm',
+    kind: 'SendingDomain',
+    spec: { domain: 'example.com', dkim: { selector: 's1', generate: { algorithm: 'RSA-1024', secretName: 'dkim' } } },
+    field: 'spec.dkim.generate.algorithm',
+  },
+  {
+    name: 'secondary signature with the same selector',
+    kind: 'SendingDomain',
+    spec: { domain: 'example.com', dkim: { ...dkim, secondary: { selector: 's1', generate: { algorithm: 'Ed25519', secretName: 'dkim-ed' } } } },
+    field: 'spec.dkim.secondary.selector',
+  },
+  {
+    name: 'secondary signature without a key source',
+    kind: 'SendingDomain',
+    spec: { domain: 'example.com', dkim: { ...dkim, secondary: { selector: 'ed1' } } },
+    field: 'spec.dkim.secondary',
+  },
 ];
 
 /** The case as a manifest, as the tests apply or validate it. */

@@ -73,6 +73,9 @@ shared store) is a line here and, for a Secret, an entry in postmaster.env.
 {{- with .Values.namespaces }}
 - --namespaces={{ join "," . }}
 {{- end }}
+{{- with .Values.dnsServers }}
+- --dns-server={{ join "," . }}
+{{- end }}
 {{- if .Values.smtpTls.secretName }}
 - --smtp-tls-cert={{ include "postmaster.smtpTlsDir" . }}/tls.crt
 - --smtp-tls-key={{ include "postmaster.smtpTlsDir" . }}/tls.key

@@ -3,8 +3,8 @@
 import { entraRefs, smtpCredentialRefs } from '../../routing/oauth2.ts';
 // its Ready condition (or, for a Secret, whether it has the keys asked for).
 // Each kind's children come from a list of finders, so a new kind (the
-// SendingDomain that signs a server's mail) is one more finder.
-import type { Condition, EmailServer, SenderIdentity, SmtpTarget } from '../../api/index.ts';
+// SendingDomain that signs an identity's mail) is one more finder.
+import { DKIM_PRIVATE_KEY, type Condition, type EmailServer, type SenderIdentity, type SendingDomain, type SmtpTarget } from '../../api/index.ts';
 import type { Lookup, ObjectReader as Reader } from '../cluster.ts';
 
 export interface Health {
@@ -109,11 +109,7 @@ export async function smtpTargetNode(reader: Reader, namespace: string, name: st
   return node(target, 'SmtpTarget', healthOf(target), children, role);
 }
 
-/**
- * What an EmailServer depends on, in the order the tree shows it. A
- * SendingDomain finder goes here once the kind exists: list the SendingDomains
- * of the server's namespace and add each that covers the server's mail.
- */
+/** What an EmailServer depends on, in the order the tree shows it. */
 const serverFinders: Finder<EmailServer>[] = [
   // Where mail leaves: the SMTP target, or the provider API key.
   async (s, r) => {
@@ -162,8 +158,28 @@ async function identityServer(identity: SenderIdentity, reader: Reader): Promise
   return { kind: 'EmailServer', namespace: ns, name: '(namespace default)', ready, children: [] };
 }
 
+/** A SendingDomain and the Secrets of its keys (only whether they hold the key is read). */
+export async function sendingDomainNode(reader: Reader, namespace: string, name: string, role?: string): Promise<TreeNode> {
+  const lookup = await reader.get<SendingDomain>('SendingDomain', namespace, name);
+  if (!('found' in lookup)) return missingNode('SendingDomain', namespace, name, lookup, role);
+  const sd = lookup.found;
+  const { dkim } = sd.spec;
+  const children = await Promise.all(
+    [dkim, ...(dkim.secondary ? [dkim.secondary] : [])].map((k) => {
+      const secret = k.privateKeySecretRef?.name ?? k.generate?.secretName ?? '';
+      return secretNode(reader, namespace, secret, [k.privateKeySecretRef?.key ?? DKIM_PRIVATE_KEY], `key ${k.selector}`);
+    }),
+  );
+  return node(sd, 'SendingDomain', healthOf(sd), children, role);
+}
+
 const identityFinders: Finder<SenderIdentity>[] = [
   async (i, r) => [await identityServer(i, r)],
+  // The SendingDomain (of the server's namespace) whose key signs this identity's mail, as the operator resolved it.
+  async (i, r) => {
+    const name = i.status?.signing?.sendingDomain;
+    return name ? [await sendingDomainNode(r, i.status?.server?.namespace ?? i.metadata.namespace, name, 'signing')] : [];
+  },
   async (i, r) => {
     const name = i.spec.smtpCredentials?.secretName;
     return name ? [await secretNode(r, i.metadata.namespace, name, ['host', 'port', 'username', 'password'], 'smtpCredentials')] : [];

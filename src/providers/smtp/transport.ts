@@ -2,14 +2,16 @@
 // send() resolves only on the server's 250 after DATA; every failure becomes a
 // SendError that says whether a retry or a fallback can help, and whether the
 // server already had the whole message (then the outcome is unknown).
+import { pipeline, type Readable } from 'node:stream';
 import nodemailer from 'nodemailer';
 import type { Mail, NodemailerError, SendMailOptions } from 'nodemailer';
 import SMTPPool from 'nodemailer/lib/smtp-pool';
 import type { SMTPPoolOptions, SMTPPoolSentMessageInfo } from 'nodemailer/lib/smtp-pool';
+import { DkimSignTransform } from '../dkim/sign.ts';
 import { SendError } from '../types.ts';
 import { transportAuth } from './transport-auth.ts';
 import { passwordForms } from './with-session.ts';
-import type { OutboundMessage, SendResult, SmtpEndpoint, Transport } from '../types.ts';
+import type { DkimSigning, OutboundMessage, SendResult, SmtpEndpoint, Transport } from '../types.ts';
 
 export const SmtpSendReason = {
   UpstreamRejected: 'UpstreamRejected',
@@ -82,6 +84,7 @@ export class SmtpTransport implements Transport {
   constructor(endpoint: SmtpEndpoint, timeouts: SmtpTransportTimeouts = {}) {
     this.#pool = new SMTPPool(smtpTransportOptions(endpoint, timeouts));
     this.#mailer = nodemailer.createTransport(this.#pool);
+    this.#mailer.use('stream', signDkim);
     this.#mailer.use('stream', trackHandOver);
     this.#target = `${endpoint.host}:${endpoint.port}`;
     this.#secrets = passwordForms(endpoint);
@@ -101,7 +104,11 @@ export class SmtpTransport implements Transport {
     }
     const progress: Progress = { handedOver: false };
     try {
-      const info = await this.#mailer.sendMail({ ...mailOptions(message, signal), [PROGRESS]: progress } as SendMailOptions);
+      const info = await this.#mailer.sendMail({
+        ...mailOptions(message, signal),
+        [PROGRESS]: progress,
+        ...(message.dkim ? { [DKIM]: message.dkim } : {}),
+      } as SendMailOptions);
       return { messageId: queueId(info.response) ?? info.messageId, response: info.response };
     } catch (err) {
       throw this.#sendError(err, progress.handedOver);
@@ -180,6 +187,26 @@ function trackHandOver(mail: { data: SendMailOptions; message: { createReadStrea
   if (progress) {
     const create = mail.message.createReadStream.bind(mail.message);
     mail.message.createReadStream = (options?: unknown) => create(options).once('end', () => (progress.handedOver = true));
+  }
+  done();
+}
+
+/** Where the message's signing keys ride in mail.data (nodemailer's own `dkim` option is RSA only). */
+const DKIM = 'postmasterDkim';
+
+/**
+ * A nodemailer 'stream' plugin: the finished message (every header nodemailer
+ * and the pipeline set, Date and Message-ID included) passes through the DKIM
+ * signer, which prepends its DKIM-Signature fields; the bytes signed are the bytes sent.
+ */
+function signDkim(mail: { data: SendMailOptions; message: { processFunc(fn: (input: NodeJS.ReadableStream) => NodeJS.ReadableStream): void } }, done: (err?: Error | null) => void): void {
+  const signing = (mail.data as Record<string, DkimSigning | undefined>)[DKIM];
+  if (signing?.keys.length) {
+    mail.message.processFunc((input) => {
+      const signer = new DkimSignTransform(signing);
+      pipeline(input as Readable, signer, () => undefined);
+      return signer;
+    });
   }
   done();
 }

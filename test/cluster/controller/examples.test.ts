@@ -82,6 +82,20 @@ describe('examples', () => {
     expect(table).toMatch(/smtptarget\.email\.postmaster\.dev\/office365\s+smtp\.office365\.com\s+587\s+STARTTLS\s+1\s+True\s+Succeeded/);
   });
 
+  it('the sending domain example: keys generated, records to publish, and the identities say their mail is signed', async () => {
+    await eventually(async () => {
+      expect(await getCondition('sendingdomain', ns, 'example-com', 'KeyReady')).toMatchObject({ status: 'True', reason: 'KeyGenerated' });
+      // This sandbox's DNS serves no example.com record: not published, whatever the lookup says.
+      expect(await getCondition('sendingdomain', ns, 'example-com', 'DnsPublished')).toMatchObject({ status: 'False' });
+    }, 45_000);
+    const sd = await getObject<{ status: { dkim: { name: string; value: string }[] } }>('sendingdomain', ns, 'example-com');
+    expect(sd?.status.dkim.map((r) => r.name)).toEqual(['pm2026a._domainkey.example.com', 'pm2026a-ed._domainkey.example.com']);
+    await eventually(async () => {
+      const alerts = await getObject<{ status: { signing?: { by: string; selectors: string[] } } }>('senderidentity', ns, 'alerts');
+      expect(alerts?.status.signing).toMatchObject({ by: 'SendingDomain', selectors: ['pm2026a', 'pm2026a-ed'] });
+    });
+  });
+
   it('the agency example: each client namespace gets its plan\'s server as default, and the servers count them', async () => {
     await readyAll('senderidentity', acmeNs, ['notifications']);
     await readyAll('senderidentity', globexNs, ['notifications']);

@@ -120,8 +120,8 @@ describe('values.schema.json', () => {
 describe('CRDs in the chart', () => {
   it('are kept on uninstall by default, not when crds.keep is false, and absent when crds.enabled is false', () => {
     const crds = (set: string[]) => render({ set }).filter((o) => o.kind === 'CustomResourceDefinition');
-    expect(crds([]).map((c) => c.metadata.annotations?.['helm.sh/resource-policy'])).toEqual(['keep', 'keep', 'keep']);
-    expect(crds(['crds.keep=false']).map((c) => c.metadata.annotations?.['helm.sh/resource-policy'])).toEqual([undefined, undefined, undefined]);
+    expect(crds([]).map((c) => c.metadata.annotations?.['helm.sh/resource-policy'])).toEqual(['keep', 'keep', 'keep', 'keep']);
+    expect(crds(['crds.keep=false']).map((c) => c.metadata.annotations?.['helm.sh/resource-policy'])).toEqual([undefined, undefined, undefined, undefined]);
     expect(crds(['crds.enabled=false'])).toEqual([]);
   });
 });

@@ -64,8 +64,9 @@ describe('watching every namespace (the default)', () => {
   });
 
   it.each<[...Ask, boolean]>([
-    // Informers: the three kinds, Secrets and Namespaces, everywhere.
+    // Informers: the four kinds, Secrets and Namespaces, everywhere.
     ['list', 'smtptargets.email.postmaster.dev', '*', true],
+    ['watch', 'sendingdomains.email.postmaster.dev', '*', true],
     ['watch', 'emailservers.email.postmaster.dev', '*', true],
     ['get', 'senderidentities.email.postmaster.dev', 'OTHER', true],
     ['list', 'secrets', '*', true],
@@ -76,6 +77,9 @@ describe('watching every namespace (the default)', () => {
     ['patch', 'smtptargets.email.postmaster.dev/status', 'OTHER', true],
     ['patch', 'emailservers.email.postmaster.dev/status', 'OTHER', true],
     ['patch', 'senderidentities.email.postmaster.dev/status', 'OTHER', true],
+    ['patch', 'sendingdomains.email.postmaster.dev/status', 'OTHER', true],
+    ['patch', 'sendingdomains.email.postmaster.dev', 'OTHER', false],
+    ['update', 'sendingdomains.email.postmaster.dev', 'OTHER', false],
     ['update', 'smtptargets.email.postmaster.dev/status', 'OTHER', false],
     ['update', 'smtptargets.email.postmaster.dev', 'OTHER', false],
     ['patch', 'emailservers.email.postmaster.dev', 'OTHER', true],
@@ -84,7 +88,7 @@ describe('watching every namespace (the default)', () => {
     ['update', 'emailservers.email.postmaster.dev', 'OTHER', false],
     ['create', 'senderidentities.email.postmaster.dev', 'OTHER', false],
     ['delete', 'smtptargets.email.postmaster.dev', 'OTHER', false],
-    // Generated SMTP credentials: create, then merge patch; the garbage collector deletes them.
+    // Generated SMTP credentials (create, then merge patch) and DKIM keys (create only); the garbage collector deletes them.
     ['create', 'secrets', 'OTHER', true],
     ['patch', 'secrets', 'OTHER', true],
     ['update', 'secrets', 'OTHER', false],
@@ -136,6 +140,8 @@ describe('watching every namespace (the default)', () => {
         'secrets [get list watch create patch]',
         'senderidentities.email.postmaster.dev [get list watch]',
         'senderidentities.email.postmaster.dev/status [patch]',
+        'sendingdomains.email.postmaster.dev [get list watch]',
+        'sendingdomains.email.postmaster.dev/status [patch]',
         'smtptargets.email.postmaster.dev [get list watch patch]',
         'smtptargets.email.postmaster.dev/status [patch]',
         'subjectaccessreviews.authorization.k8s.io [create]',
@@ -174,6 +180,7 @@ describe('watching one namespace (namespaces: [...])', () => {
     ['watch', 'secrets', 'WATCHED', true],
     ['create', 'secrets', 'WATCHED', true],
     ['patch', 'senderidentities.email.postmaster.dev/status', 'WATCHED', true],
+    ['watch', 'sendingdomains.email.postmaster.dev', 'WATCHED', true],
     ['create', 'events', 'WATCHED', true],
     ['list', 'namespaces', '', true],
     ['create', 'tokenreviews.authentication.k8s.io', '', true],

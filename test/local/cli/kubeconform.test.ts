@@ -34,6 +34,7 @@ describe('crds/schemas/', () => {
     expect(jsonSchemaFiles().map((f) => f.file).sort()).toEqual([
       'email.postmaster.dev/emailserver_v1alpha1.json',
       'email.postmaster.dev/senderidentity_v1alpha1.json',
+      'email.postmaster.dev/sendingdomain_v1alpha1.json',
       'email.postmaster.dev/smtptarget_v1alpha1.json',
     ]);
   });

@@ -80,4 +80,23 @@ describe('status tree', () => {
       ready: { status: 'False', reason: 'MultipleDefaultServers', message: 'Namespace "team" has 2 default EmailServers ("one", "two").' },
     });
   });
+
+  it('an identity whose mail a SendingDomain signs: the domain and its key Secrets, never a key', async () => {
+    const r = new MemoryReader()
+      .add('SenderIdentity', 'team', 'a', {
+        spec: { email: 'a@example.com', serverRef: { name: 'relay' } },
+        status: { ...ready('True', 'Succeeded', 'Ready to send.'), server: { name: 'relay', namespace: 'team' }, signing: { by: 'SendingDomain', sendingDomain: 'example' } },
+      })
+      .add('EmailServer', 'team', 'relay', { spec: { provider: 'SMTP' }, status: ready('True', 'Succeeded', 'ok') })
+      .add('SendingDomain', 'team', 'example', {
+        spec: { domain: 'example.com', dkim: { selector: 's1', generate: { secretName: 'dkim-s1' }, secondary: { selector: 'e1', privateKeySecretRef: { name: 'ed', key: 'ed.pem' } } } },
+        status: ready('False', 'RecordMissing', 'DNS has no DKIM record at s1._domainkey.example.com.'),
+      })
+      .add('Secret', 'team', 'dkim-s1', { data: { 'private.key': b64('-----BEGIN PRIVATE KEY-----\nSECRETKEY\n-----END PRIVATE KEY-----') } });
+    const text = renderText([await senderIdentityNodeByName(r, 'team', 'a')], { color: false });
+    expect(text).toMatch(/signing: SendingDomain\/team\/example\s+False\s+RecordMissing/);
+    expect(text).toMatch(/key s1: Secret\/team\/dkim-s1\s+True\s+Found/);
+    expect(text).toMatch(/key e1: Secret\/team\/ed\s+False\s+SecretNotFound/);
+    expect(text).not.toContain('SECRETKEY');
+  });
 });

@@ -23,6 +23,8 @@ describe('postmaster command line', () => {
     [['--graph-api-url=not a url'], '--graph-api-url: "not a url" is not a URL'],
     [['--smtp-tls-cert=/tmp/c.pem'], '--smtp-tls-cert and --smtp-tls-key go together'],
     [['--lease-duration=5s', '--renew-deadline=10s'], '--renew-deadline must be shorter than --lease-duration'],
+    [['--dns-server=dns.example.com'], '--dns-server: "dns.example.com" is not an IP address with an optional port'],
+    [['--dns-server=10.0.0.10:99999'], '--dns-server: "10.0.0.10:99999" is not an IP address with an optional port'],
     [['--no-such-flag'], "Unknown option '--no-such-flag'"],
     [['--kubeconfig=/nonexistent/kubeconfig'], 'cannot load kubeconfig "/nonexistent/kubeconfig"'],
   ])('%s exits 2 naming the problem', async (args, message) => {
