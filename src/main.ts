@@ -1,6 +1,5 @@
 // Wiring only: config -> logger -> clients -> controller -> servers -> signals.
 import { readFileSync } from 'node:fs';
-import { KubeConfig } from '@kubernetes/client-node';
 import { ConfigError, loadConfig, usage, type Config } from './config.ts';
 import { Controller } from './controller/manager.ts';
 import { noTester } from './controller/tester.ts';
@@ -13,6 +12,7 @@ import { startHealthServer } from './health.ts';
 import { EventRecorder } from './kube/events.ts';
 import { sleep } from './kube/informer.ts';
 import { LeaderElector } from './kube/leader.ts';
+import { KubeConfigFile } from './kube/kubeconfig.ts';
 import { KubeClient } from './kube/rest.ts';
 import { createLogger } from './log.ts';
 import { createMetrics } from './metrics.ts';
@@ -35,11 +35,8 @@ const config = configure();
 
 const log = createLogger(config.logLevel);
 function kubeClient(): KubeClient {
-  const kc = new KubeConfig();
   try {
-    if (config.kubeconfig) kc.loadFromFile(config.kubeconfig);
-    else kc.loadFromCluster();
-    return new KubeClient(kc);
+    return new KubeClient(config.kubeconfig ? KubeConfigFile.fromFile(config.kubeconfig) : KubeConfigFile.inCluster());
   } catch (err) {
     const source = config.kubeconfig ? `kubeconfig "${config.kubeconfig}"` : 'the in-cluster configuration';
     process.stderr.write(`postmaster: cannot load ${source}: ${(err as Error).message}\n`);
