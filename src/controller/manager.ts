@@ -123,7 +123,7 @@ export class Controller {
         if (moved && kind === 'EmailServer') this.enqueue(usedTargets([obj as EmailServer, old as EmailServer | undefined]));
       });
     }
-    this.cache.secretInformer.onChange((event, secret, old) => {
+    this.cache.onSecretChange((event, secret, old) => {
       if (event === 'update' && JSON.stringify(secret.data) === JSON.stringify(old?.data)) return;
       this.enqueue(this.deps.dependents(refKey.secret(secret.metadata.namespace ?? '', secret.metadata.name)));
     });
@@ -154,6 +154,8 @@ export class Controller {
     const [kind, ns, name] = key.split('/') as [OurKind, string, string];
     const obj = this.informerFor(kind).get(ns, name);
     if (!obj) return {};
+    // The data of a Secret just referenced may be on its way: read it, not a transient "not found".
+    await this.cache.secretsSettled();
     // Known from the spec alone: registered before the reconcile, so a change that
     // lands while it runs (a server turning Ready) still requeues it afterwards.
     this.deps.add(key, specRefs(kind, obj));
