@@ -29,6 +29,7 @@ interface Seen {
 
 export class EventRecorder {
   private readonly seen = new Map<string, Seen>();
+  private prunedAt = 0;
   private readonly client: KubeClient;
   private readonly opts: EventRecorderOptions;
   private readonly log: Logger;
@@ -92,7 +93,10 @@ export class EventRecorder {
     }
   }
 
+  /** At most once a second: a sweep per event made ten thousand first events quadratic. */
   private prune(now: number): void {
+    if (now - this.prunedAt < 1000) return;
+    this.prunedAt = now;
     for (const [key, s] of this.seen) if (now - s.lastSeen > this.opts.aggregateWindowMs) this.seen.delete(key);
   }
 }

@@ -8,6 +8,7 @@ import type { EmailServer, SenderIdentity, SmtpTarget } from '../api/index.ts';
 import { Informer, type InformerHandler, type KubeObject } from '../kube/informer.ts';
 import type { KubeClient } from '../kube/rest.ts';
 import { resources } from '../kube/resources.ts';
+import { IdentityIndex } from './identity-index.ts';
 import { ReferencedSecrets, secretNames } from './referenced-secrets.ts';
 import type { IdentitySource, Namespace, Secret, World } from './world.ts';
 
@@ -29,6 +30,7 @@ export class ClusterCache implements World, IdentitySource {
   readonly secretInformer: Informer<Secret>;
   readonly namespaceInformer: Informer<Namespace>;
   readonly referencedSecrets: ReferencedSecrets;
+  private readonly identityIndex: IdentityIndex;
 
   constructor(client: KubeClient, opts: CacheOptions, log: Logger) {
     const informerOpts = { namespaces: opts.namespaces, resyncMs: opts.resyncMs, watchTimeoutSeconds: opts.watchTimeoutSeconds };
@@ -48,6 +50,7 @@ export class ClusterCache implements World, IdentitySource {
       const key = `${kind}/${obj.metadata.namespace ?? ''}/${obj.metadata.name}`;
       this.referencedSecrets.setUses(key, obj.metadata.namespace ?? '', event === 'delete' ? [] : secretNames(kind, obj));
     };
+    this.identityIndex = new IdentityIndex(this.senderIdentityInformer);
     this.smtpTargetInformer.onChange(follow('SmtpTarget'));
     this.emailServerInformer.onChange(follow('EmailServer'));
     this.senderIdentityInformer.onChange(follow('SenderIdentity'));
@@ -73,6 +76,7 @@ export class ClusterCache implements World, IdentitySource {
   namespaces = () => this.namespaceInformer.list();
   senderIdentities = () => this.senderIdentityInformer.list();
   senderIdentity = (ns: string, name: string) => this.senderIdentityInformer.get(ns, name);
+  senderIdentityCandidates = (ns: string, name: string) => this.identityIndex.candidates(ns, name);
 
   start(): void {
     for (const i of this.informers()) i.start();

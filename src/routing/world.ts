@@ -22,6 +22,11 @@ export interface World {
   namespaces(): Namespace[];
   /** Every watched identity: who uses a server is counted from them. */
   senderIdentities(): SenderIdentity[];
+  /**
+   * Only the identities that could resolve to this server: those naming it and
+   * those naming none (a default). Optional: without it, every identity is checked.
+   */
+  senderIdentityCandidates?(serverNamespace: string, serverName: string): SenderIdentity[];
 }
 
 /** The doors also look one identity up by name. */
