@@ -8,6 +8,12 @@ export interface QueueOptions {
   /** First retry delay after a failure; doubles per consecutive failure. */
   baseRetryMs: number;
   maxRetryMs: number;
+  /**
+   * Lane of a key (0 first; default 0 for all). Referenced objects go before
+   * their dependents, so an identity is reconciled once its server has been,
+   * not once before (waiting) and again after.
+   */
+  lane?: (key: string) => number;
 }
 
 export interface ProcessResult {
@@ -21,7 +27,9 @@ export type Processor = (key: string) => Promise<ProcessResult>;
 
 export class WorkQueue {
   private readonly opts: QueueOptions;
-  private readonly pending: string[] = [];
+  /** One FIFO per lane, each with a read index (shift() on 10,000 keys is quadratic). */
+  private readonly lanes: { keys: string[]; head: number }[] = [];
+  private size = 0;
   private readonly dirty = new Set<string>();
   private readonly processing = new Set<string>();
   private readonly delayed = new Map<string, { at: number; timer: NodeJS.Timeout }>();
@@ -36,14 +44,35 @@ export class WorkQueue {
 
   /** Keys waiting to be processed (the queue depth metric). */
   get depth(): number {
-    return this.pending.length;
+    return this.size;
+  }
+
+  private push(key: string): void {
+    const n = Math.max(0, Math.floor(this.opts.lane?.(key) ?? 0));
+    while (this.lanes.length <= n) this.lanes.push({ keys: [], head: 0 });
+    this.lanes[n]!.keys.push(key);
+    this.size++;
+  }
+
+  private shift(): string | undefined {
+    for (const lane of this.lanes) {
+      if (lane.head >= lane.keys.length) continue;
+      const key = lane.keys[lane.head++]!;
+      if (lane.head > 1024 && lane.head * 2 > lane.keys.length) {
+        lane.keys.splice(0, lane.head);
+        lane.head = 0;
+      }
+      this.size--;
+      return key;
+    }
+    return undefined;
   }
 
   add(key: string): void {
     if (this.stopped || this.dirty.has(key)) return;
     this.dirty.add(key);
     if (this.processing.has(key)) return;
-    this.pending.push(key);
+    this.push(key);
     this.wake?.();
   }
 
@@ -96,7 +125,7 @@ export class WorkQueue {
   }
 
   private async next(): Promise<string | undefined> {
-    while (this.pending.length === 0) {
+    while (this.size === 0) {
       if (this.stopped) return undefined;
       await new Promise<void>((resolve) => {
         const previous = this.wake;
@@ -107,7 +136,7 @@ export class WorkQueue {
         };
       });
     }
-    const key = this.pending.shift()!;
+    const key = this.shift()!;
     this.dirty.delete(key);
     this.processing.add(key);
     return key;
@@ -116,7 +145,7 @@ export class WorkQueue {
   private done(key: string): void {
     this.processing.delete(key);
     if (this.dirty.has(key) && !this.stopped) {
-      this.pending.push(key);
+      this.push(key);
       this.wake?.();
     }
   }
