@@ -150,6 +150,7 @@ async function stop(signal: string): Promise<void> {
   await pipeline.close();
   shutdown.abort();
   await elected;
+  await recorder.flush();
   await cache.stop();
   await health.close();
   client.close();

@@ -36,6 +36,14 @@ export interface ControllerHooks {
 
 type Ours = SmtpTarget | EmailServer | SenderIdentity;
 
+/** How long usage changes gather before the used server or target is reconciled. */
+const USAGE_COALESCE_MS = 1000;
+
+/** Targets before servers before identities: what is referenced settles before what references it. */
+function laneOf(key: string): number {
+  return key.startsWith('SmtpTarget/') ? 0 : key.startsWith('EmailServer/') ? 1 : 2;
+}
+
 export class Controller {
   private readonly cache: ClusterCache;
   private readonly deps = new Dependencies();
@@ -72,7 +80,7 @@ export class Controller {
 
   /** Starts reconciling (when elected); the returned function stops it. */
   startReconciling(): () => Promise<void> {
-    const queue = new WorkQueue(this.opts.queue);
+    const queue = new WorkQueue({ lane: laneOf, ...this.opts.queue });
     this.queue = queue;
     queue.start(
       (key) => this.process(key),
@@ -100,6 +108,11 @@ export class Controller {
     for (const k of keys) this.queue?.add(k);
   }
 
+  /** For status.usage: many identities arriving at once make one server reconcile, not one each. */
+  private enqueueSoon(keys: Iterable<string>): void {
+    for (const k of keys) this.queue?.addAfter(k, USAGE_COALESCE_MS);
+  }
+
   private wireEvents(): void {
     for (const kind of ['SmtpTarget', 'EmailServer', 'SenderIdentity'] as const) {
       this.informerFor(kind).onChange((event, obj, old) => {
@@ -119,8 +132,8 @@ export class Controller {
         if (kind === 'EmailServer' && (defaultsFor(obj) || defaultsFor(old))) this.enqueue(this.deps.dependents(refKey.platformDefaults()));
         // Usage: servers count the identities that resolve to them, targets the servers that send through them.
         const moved = event !== 'update' || specOrMetaChanged(obj, old) || serverOf(obj) !== serverOf(old);
-        if (moved && kind === 'SenderIdentity') this.enqueue(this.usedServers([obj as SenderIdentity, old as SenderIdentity | undefined]));
-        if (moved && kind === 'EmailServer') this.enqueue(usedTargets([obj as EmailServer, old as EmailServer | undefined]));
+        if (moved && kind === 'SenderIdentity') this.enqueueSoon(this.usedServers([obj as SenderIdentity, old as SenderIdentity | undefined]));
+        if (moved && kind === 'EmailServer') this.enqueueSoon(usedTargets([obj as EmailServer, old as EmailServer | undefined]));
       });
     }
     this.cache.onSecretChange((event, secret, old) => {
@@ -177,7 +190,7 @@ export class Controller {
     const written = await patchStatus(this.client, ourResource[kind], ns, name, previous, out.status);
     if (written) {
       informer.observe(written as unknown as Ours & KubeObject);
-      await this.recordTransitions(obj, (previous?.conditions ?? []) as Condition[], out.status.conditions as Condition[]);
+      this.recordTransitions(obj, (previous?.conditions ?? []) as Condition[], out.status.conditions as Condition[]);
     }
     // The finalizer last: removing it may let the object go at once. It is the only metadata we write.
     if (out.protect !== undefined) {
@@ -185,7 +198,7 @@ export class Controller {
       const patched = await setFinalizer(this.client, ourResource[kind], latest, IN_USE_FINALIZER, out.protect);
       if (patched) informer.observe(patched as unknown as Ours & KubeObject);
     }
-    for (const e of out.events ?? []) await this.recorder.record(obj as Ours & KubeObject, e.type, e.reason, e.message);
+    for (const e of out.events ?? []) this.recorder.post(obj as Ours & KubeObject, e.type, e.reason, e.message);
     this.metrics.reconcileTotal.inc({ kind, result: out.retry ? 'retry' : 'success' });
     return out.retry ? { retry: true } : { requeueAfterMs: out.requeueAfterMs };
   }
@@ -209,7 +222,7 @@ export class Controller {
    * An event per transition: every change of Ready (Normal when True, Warning
    * when not), and a Warning for each specific condition that turns False.
    */
-  private async recordTransitions(obj: Ours, before: Condition[], after: Condition[]): Promise<void> {
+  private recordTransitions(obj: Ours, before: Condition[], after: Condition[]): void {
     const ready = after.find((c) => c.type === READY);
     for (const c of after) {
       if (c.type === RECONCILING || c.type === STALLED) continue;
@@ -220,7 +233,7 @@ export class Controller {
       if (c.type !== READY && ready?.status === 'False' && ready.reason === c.reason) continue;
       const type = c.status === 'True' ? 'Normal' : 'Warning';
       const message = c.type === READY ? c.message : `${c.type}: ${c.message}`;
-      await this.recorder.record(obj as Ours & KubeObject, type, c.reason, message);
+      this.recorder.post(obj as Ours & KubeObject, type, c.reason, message);
     }
   }
 }
