@@ -36,8 +36,8 @@ export interface ControllerHooks {
 
 type Ours = SmtpTarget | EmailServer | SenderIdentity;
 
-/** How long usage changes gather before the used server or target is reconciled. */
-const USAGE_COALESCE_MS = 1000;
+/** The last lane: counting users waits until the objects themselves are reconciled. */
+const USAGE_LANE = 3;
 
 /** Targets before servers before identities: what is referenced settles before what references it. */
 function laneOf(key: string): number {
@@ -108,9 +108,12 @@ export class Controller {
     for (const k of keys) this.queue?.add(k);
   }
 
-  /** For status.usage: many identities arriving at once make one server reconcile, not one each. */
+  /**
+   * For status.usage: queued behind everything else, so identities arriving by
+   * the thousand make one reconcile of their server, not one each.
+   */
   private enqueueSoon(keys: Iterable<string>): void {
-    for (const k of keys) this.queue?.addAfter(k, USAGE_COALESCE_MS);
+    for (const k of keys) this.queue?.add(k, USAGE_LANE);
   }
 
   private wireEvents(): void {

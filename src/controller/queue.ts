@@ -29,6 +29,8 @@ export class WorkQueue {
   private readonly opts: QueueOptions;
   /** One FIFO per lane, each with a read index (shift() on 10,000 keys is quadratic). */
   private readonly lanes: { keys: string[]; head: number }[] = [];
+  /** The lane each pending key waits in; an entry elsewhere is stale (the key moved up). */
+  private readonly laneOfKey = new Map<string, number>();
   private size = 0;
   private readonly dirty = new Set<string>();
   private readonly processing = new Set<string>();
@@ -47,32 +49,46 @@ export class WorkQueue {
     return this.size;
   }
 
-  private push(key: string): void {
-    const n = Math.max(0, Math.floor(this.opts.lane?.(key) ?? 0));
+  private laneFor(key: string, lane?: number): number {
+    return Math.max(0, Math.floor(lane ?? this.opts.lane?.(key) ?? 0));
+  }
+
+  private push(key: string, n: number): void {
     while (this.lanes.length <= n) this.lanes.push({ keys: [], head: 0 });
     this.lanes[n]!.keys.push(key);
-    this.size++;
+    if (!this.laneOfKey.has(key)) this.size++;
+    this.laneOfKey.set(key, n);
   }
 
   private shift(): string | undefined {
-    for (const lane of this.lanes) {
-      if (lane.head >= lane.keys.length) continue;
-      const key = lane.keys[lane.head++]!;
-      if (lane.head > 1024 && lane.head * 2 > lane.keys.length) {
-        lane.keys.splice(0, lane.head);
-        lane.head = 0;
+    for (const [n, lane] of this.lanes.entries()) {
+      while (lane.head < lane.keys.length) {
+        const key = lane.keys[lane.head++]!;
+        if (lane.head > 1024 && lane.head * 2 > lane.keys.length) {
+          lane.keys.splice(0, lane.head);
+          lane.head = 0;
+        }
+        if (this.laneOfKey.get(key) !== n) continue;
+        this.laneOfKey.delete(key);
+        this.size--;
+        return key;
       }
-      this.size--;
-      return key;
     }
     return undefined;
   }
 
-  add(key: string): void {
-    if (this.stopped || this.dirty.has(key)) return;
+  /** Queues the key; `lane` overrides the key's own (a waiting key only ever moves to a better lane). */
+  add(key: string, lane?: number): void {
+    if (this.stopped) return;
+    const n = this.laneFor(key, lane);
+    if (this.dirty.has(key)) {
+      const waiting = this.laneOfKey.get(key);
+      if (waiting !== undefined && n < waiting) this.push(key, n);
+      return;
+    }
     this.dirty.add(key);
     if (this.processing.has(key)) return;
-    this.push(key);
+    this.push(key, n);
     this.wake?.();
   }
 
@@ -145,7 +161,7 @@ export class WorkQueue {
   private done(key: string): void {
     this.processing.delete(key);
     if (this.dirty.has(key) && !this.stopped) {
-      this.push(key);
+      this.push(key, this.laneFor(key));
       this.wake?.();
     }
   }
