@@ -51,6 +51,9 @@ const sinkPort = (sink.server.address() as { port: number }).port;
 const repo = join(import.meta.dirname, '..');
 execFileSync(process.execPath, [join(repo, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(repo, 'tsconfig.json')], { stdio: 'inherit' });
 const main = join(repo, 'dist', 'main.js');
+// ...with the Node flags the image's ENTRYPOINT gives it.
+const entrypoint = JSON.parse(/^ENTRYPOINT (\[.*\])$/m.exec(readFileSync(join(repo, 'Dockerfile'), 'utf8'))?.[1] ?? '[]') as string[];
+const nodeFlags = entrypoint.filter((a) => a.startsWith('--')).join(' ');
 
 const cluster = await startCluster();
 await applyCrds(cluster.kubeconfig);
@@ -89,7 +92,7 @@ for (const scale of runs) {
     main,
     extraArgs: ['--log-level=warn', '--max-concurrent-tests=16', '--workers=8'],
     // e.g. OPERATOR_NODE_OPTIONS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the operator.
-    ...(process.env.OPERATOR_NODE_OPTIONS ? { env: { NODE_OPTIONS: process.env.OPERATOR_NODE_OPTIONS } } : {}),
+    env: { NODE_OPTIONS: `${nodeFlags} ${process.env.OPERATOR_NODE_OPTIONS ?? ''}`.trim() },
   });
   const post = (r: typeof resources.smtpTarget, body: object) => client.request('POST', collectionPath(r, ns), { body });
   const sessionsBefore = sessions;
@@ -142,6 +145,11 @@ for (const scale of runs) {
     latencies.push((await watch.untilAll(dependents, true, 60_000)) - back);
   }
   latencies.sort((a, b) => a - b);
+  // With OPERATOR_NODE_OPTIONS=--heapsnapshot-signal=SIGUSR2: a heap snapshot in the working directory.
+  if (process.env.OPERATOR_NODE_OPTIONS?.includes('heapsnapshot-signal')) {
+    op.process.kill('SIGUSR2');
+    await new Promise((r) => setTimeout(r, 20_000));
+  }
   const status = readFileSync(`/proc/${op.process.pid}/status`, 'utf8');
   const rss = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024;
   await op.stop();
@@ -176,7 +184,8 @@ for (const r of rows) {
       `${(r.p50 / 1000).toFixed(2)} s / ${(r.max / 1000).toFixed(2)} s | ${latGoal} |`,
   );
 }
-console.log(`\nConnection tests and sender verification against a local SMTP sink (16 tests at once, 8 workers); latency over ${samples} Secret changes per scale.`);
+console.log(`\nThe operator ran as dist/main.js with the image's flags (${nodeFlags || 'none'}).`);
+console.log(`Connection tests and sender verification against a local SMTP sink (16 tests at once, 8 workers); latency over ${samples} Secret changes per scale.`);
 client.close();
 await cluster.stop();
 await new Promise<void>((r) => sink.close(() => r()));
