@@ -28,6 +28,7 @@ const scales = process.argv.slice(2).map(Number).filter((n) => n > 0);
 const runs = scales.length > 0 ? scales : [1, 2, 10];
 const noise = Number(process.env.BENCH_NOISE ?? 20_000);
 const samples = 6;
+const workers = Number(process.env.BENCH_WORKERS ?? 8);
 /** The figures of issue #16, before this work (same bench, same machine kind). */
 const before: Record<number, { ready: number; rss: number }> = { 1: { ready: 17.4, rss: 246 }, 2: { ready: 34.8, rss: 262 } };
 const rssTarget: Record<number, number> = { 2: 150, 10: 250 };
@@ -90,7 +91,7 @@ for (const scale of runs) {
     kubeconfig: cluster.kubeconfig,
     namespaces: [ns, noiseNs],
     main,
-    extraArgs: ['--log-level=warn', '--max-concurrent-tests=16', '--workers=8'],
+    extraArgs: ['--log-level=warn', '--max-concurrent-tests=16', `--workers=${workers}`],
     // e.g. OPERATOR_NODE_OPTIONS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the operator.
     env: { NODE_OPTIONS: `${nodeFlags} ${process.env.OPERATOR_NODE_OPTIONS ?? ''}`.trim() },
   });
@@ -185,7 +186,7 @@ for (const r of rows) {
   );
 }
 console.log(`\nThe operator ran as dist/main.js with the image's flags (${nodeFlags || 'none'}).`);
-console.log(`Connection tests and sender verification against a local SMTP sink (16 tests at once, 8 workers); latency over ${samples} Secret changes per scale.`);
+console.log(`Connection tests and sender verification against a local SMTP sink (16 tests at once, ${workers} workers); latency over ${samples} Secret changes per scale.`);
 client.close();
 await cluster.stop();
 await new Promise<void>((r) => sink.close(() => r()));
