@@ -14,6 +14,9 @@ export const noTester: ConnectionTester = {
 
 export const NO_TEST_RUN = 'NoTestRun';
 
+/** How long a finished run serves other objects with the same test: a bulk apply, not a check interval. */
+const SHARE_WINDOW_MS = 500;
+
 /** Maps a check result onto a condition observation. */
 export function observe<F>(type: string, result: CheckResult<F> | undefined, what: string): Observation {
   if (!result) return unknown(type, NO_TEST_RUN, `No test of ${what} has run: connection testing is not enabled.`);
@@ -26,8 +29,9 @@ export function observe<F>(type: string, result: CheckResult<F> | undefined, wha
  * values included, so only the hash is kept), so a reconcile re-tests only
  * when the inputs changed or the interval passed. Objects that run the same
  * test (the same endpoint and credentials, the same sender on the same route)
- * share one run and its result: a hundred targets on one relay cost one
- * connection test, not a hundred.
+ * share one run while it is in flight (and its result for half a second): a
+ * hundred targets on one relay applied together cost one connection test,
+ * while an object created later is tested afresh.
  */
 export class TestCache {
   private readonly entries = new Map<string, { hash: string; at: number; result: unknown }>();
@@ -59,7 +63,10 @@ export class TestCache {
   private async runShared<R>(sharedKey: string, intervalMs: number, now: number, test: () => Promise<R>): Promise<{ result: R; at: number }> {
     const hit = this.shared.get(sharedKey);
     if (hit?.running) return { result: (await hit.running) as R, at: hit.at };
-    if (hit && now - hit.at < intervalMs * 0.85 && !isTransientFailure(hit.result)) return { result: hit.result as R, at: hit.at };
+    // Only a result of the same moment: a new object is tested, not told what another found minutes ago.
+    if (hit && now - hit.at < Math.min(SHARE_WINDOW_MS, intervalMs * 0.85) && !isTransientFailure(hit.result)) {
+      return { result: hit.result as R, at: hit.at };
+    }
     const entry: { at: number; result?: unknown; running?: Promise<unknown> } = { at: now };
     const running = test();
     entry.running = running;
@@ -72,16 +79,15 @@ export class TestCache {
     } finally {
       delete entry.running;
     }
-    this.sweep(now, intervalMs);
+    this.sweep(now);
     return { result: entry.result as R, at: now };
   }
 
-  /** Drops shared results too old to serve anyone (at most once a minute). */
-  private sweep(now: number, intervalMs: number): void {
-    if (now - this.sweptAt < 60_000) return;
+  /** Drops shared results too old to serve anyone (at most every few seconds). */
+  private sweep(now: number): void {
+    if (now - this.sweptAt < 5 * SHARE_WINDOW_MS) return;
     this.sweptAt = now;
-    const horizon = Math.max(intervalMs, 60 * 60_000);
-    for (const [k, v] of this.shared) if (!v.running && now - v.at > horizon) this.shared.delete(k);
+    for (const [k, v] of this.shared) if (!v.running && now - v.at > SHARE_WINDOW_MS) this.shared.delete(k);
   }
 
   /** When the cached result of `key` falls due. */

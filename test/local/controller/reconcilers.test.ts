@@ -195,7 +195,7 @@ describe('TestCache', () => {
     expect(runs).toBe(3);
   });
 
-  it('objects running the same test share one run (in flight or recent); other inputs or kinds do not', async () => {
+  it('objects running the same test share one run (in flight or within half a second); other inputs, kinds or later objects do not', async () => {
     const cache = new TestCache();
     let runs = 0;
     let release!: () => void;
@@ -214,11 +214,14 @@ describe('TestCache', () => {
     const [r1, r2] = await both;
     expect(runs).toBe(1);
     expect(r2.result).toBe(r1.result);
-    await cache.run('SmtpTarget/c/t3/connect', endpoint, 60_000, 10_000, test);
+    await cache.run('SmtpTarget/c/t3/connect', endpoint, 60_000, 100, test);
     expect(runs).toBe(1);
-    await cache.run('SmtpTarget/c/t4/connect', { ...endpoint, auth: { username: 'u', password: 'other' } }, 60_000, 10_000, test);
-    await cache.run('SenderIdentity/c/i1/verify', endpoint, 60_000, 10_000, test);
+    await cache.run('SmtpTarget/c/t4/connect', { ...endpoint, auth: { username: 'u', password: 'other' } }, 60_000, 100, test);
+    await cache.run('SenderIdentity/c/i1/verify', endpoint, 60_000, 100, test);
     expect(runs).toBe(3);
+    // An object created later is tested afresh, not told what another found earlier.
+    await cache.run('SmtpTarget/d/t5/connect', endpoint, 60_000, 5_000, test);
+    expect(runs).toBe(4);
   });
 
   it('a shared transient failure is not reused: the next object tests again', async () => {
