@@ -31,6 +31,7 @@ export class ClusterCache implements World, IdentitySource {
   readonly namespaceInformer: Informer<Namespace>;
   readonly referencedSecrets: ReferencedSecrets;
   private readonly identityIndex: IdentityIndex;
+  private synced = false;
 
   constructor(client: KubeClient, opts: CacheOptions, log: Logger) {
     const informerOpts = { namespaces: opts.namespaces, resyncMs: opts.resyncMs, watchTimeoutSeconds: opts.watchTimeoutSeconds };
@@ -82,8 +83,10 @@ export class ClusterCache implements World, IdentitySource {
     for (const i of this.informers()) i.start();
   }
 
+  /** Every informer listed, and the data of the Secrets they reference fetched once (the doors read it). */
   hasSynced(): boolean {
-    return this.informers().every((i) => i.hasSynced());
+    this.synced ||= this.informers().every((i) => i.hasSynced()) && this.referencedSecrets.fetching === 0;
+    return this.synced;
   }
 
   async stop(): Promise<void> {

@@ -61,6 +61,11 @@ export class ReferencedSecrets {
     return this.data.size;
   }
 
+  /** Fetches in flight: a replica is not ready to serve until its referenced Secrets arrived. */
+  get fetching(): number {
+    return this.inFlight.size;
+  }
+
   onChange(handler: InformerHandler<Secret>): void {
     this.handlers.push(handler);
   }
