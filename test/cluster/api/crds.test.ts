@@ -44,7 +44,7 @@ describe('examples against the real API server', () => {
       expect(r.code, `${file}: ${r.stderr}`).toBe(0);
     }
     const servers = await kubectlOk(['get', 'emailservers', '-n', ns]);
-    expect(servers.split('\n')[0]).toMatch(/^NAME\s+PROVIDER\s+DEFAULT\s+READY\s+REASON\s+AGE$/);
+    expect(servers.split('\n')[0]).toMatch(/^NAME\s+PROVIDER\s+DEFAULT\s+IN USE\s+READY\s+REASON\s+AGE$/);
     expect(servers).toMatch(/sendgrid\s+SendGrid\s+false/);
     expect(servers).toMatch(/internal-relay\s+SMTP\s+true/);
 
