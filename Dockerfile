@@ -25,4 +25,7 @@ COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 USER 1000:1000
 EXPOSE 8080 2525 8081
-ENTRYPOINT ["node", "dist/main.js"]
+# Memory before speed: the operator's live heap is ~95 MiB at 12,000 objects,
+# and V8's default young generation (16 MiB semi-spaces) and old-space growth
+# let its RSS reach three times that; these keep it near twice (bench:controller).
+ENTRYPOINT ["node", "--max-semi-space-size=2", "--optimize-for-size", "dist/main.js"]

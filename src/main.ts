@@ -1,6 +1,5 @@
 // Wiring only: config -> logger -> clients -> controller -> servers -> signals.
 import { readFileSync } from 'node:fs';
-import { KubeConfig } from '@kubernetes/client-node';
 import { ConfigError, loadConfig, usage, type Config } from './config.ts';
 import { Controller } from './controller/manager.ts';
 import { noTester } from './controller/tester.ts';
@@ -13,6 +12,7 @@ import { startHealthServer } from './health.ts';
 import { EventRecorder } from './kube/events.ts';
 import { sleep } from './kube/informer.ts';
 import { LeaderElector } from './kube/leader.ts';
+import { KubeConfigFile } from './kube/kubeconfig.ts';
 import { KubeClient } from './kube/rest.ts';
 import { createLogger } from './log.ts';
 import { createMetrics } from './metrics.ts';
@@ -40,11 +40,8 @@ const root = createLogger(config.logLevel);
 const log = root.child({ component: 'operator' });
 const controllerLog = root.child({ component: 'controller' });
 function kubeClient(): KubeClient {
-  const kc = new KubeConfig();
   try {
-    if (config.kubeconfig) kc.loadFromFile(config.kubeconfig);
-    else kc.loadFromCluster();
-    return new KubeClient(kc);
+    return new KubeClient(config.kubeconfig ? KubeConfigFile.fromFile(config.kubeconfig) : KubeConfigFile.inCluster());
   } catch (err) {
     const source = config.kubeconfig ? `kubeconfig "${config.kubeconfig}"` : 'the in-cluster configuration';
     process.stderr.write(`postmaster: cannot load ${source}: ${(err as Error).message}\n`);
@@ -164,6 +161,7 @@ async function stop(signal: string): Promise<void> {
   await pipeline.close();
   shutdown.abort();
   await elected;
+  await recorder.flush();
   await cache.stop();
   await health.close();
   client.close();

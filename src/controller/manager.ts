@@ -41,6 +41,15 @@ export interface ControllerHooks {
 type Ours = SmtpTarget | EmailServer | SenderIdentity | SendingDomain;
 const KINDS = ['SmtpTarget', 'EmailServer', 'SenderIdentity', 'SendingDomain'] as const;
 
+/** The last lane: counting users waits until the objects themselves are reconciled. */
+const USAGE_LANE = 3;
+
+/** Targets before servers and sending domains before identities: what is referenced settles before what references it. */
+function laneOf(key: string): number {
+  if (key.startsWith('SmtpTarget/')) return 0;
+  return key.startsWith('EmailServer/') || key.startsWith('SendingDomain/') ? 1 : 2;
+}
+
 export class Controller {
   private readonly cache: ClusterCache;
   private readonly deps = new Dependencies();
@@ -81,7 +90,7 @@ export class Controller {
 
   /** Starts reconciling (when elected); the returned function stops it. */
   startReconciling(): () => Promise<void> {
-    const queue = new WorkQueue(this.opts.queue);
+    const queue = new WorkQueue({ lane: laneOf, ...this.opts.queue });
     this.queue = queue;
     queue.start(
       (key) => this.process(key),
@@ -109,6 +118,14 @@ export class Controller {
     for (const k of keys) this.queue?.add(k);
   }
 
+  /**
+   * For status.usage: queued behind everything else, so identities arriving by
+   * the thousand make one reconcile of their server, not one each.
+   */
+  private enqueueSoon(keys: Iterable<string>): void {
+    for (const k of keys) this.queue?.add(k, USAGE_LANE);
+  }
+
   private wireEvents(): void {
     for (const kind of KINDS) {
       this.informerFor(kind).onChange((event, obj, old) => {
@@ -130,11 +147,11 @@ export class Controller {
         if (kind === 'EmailServer' && (defaultsFor(obj) || defaultsFor(old))) this.enqueue(this.deps.dependents(refKey.platformDefaults()));
         // Usage: servers count the identities that resolve to them, targets the servers that send through them.
         const moved = event !== 'update' || specOrMetaChanged(obj, old) || serverOf(obj) !== serverOf(old);
-        if (moved && kind === 'SenderIdentity') this.enqueue(this.usedServers([obj as SenderIdentity, old as SenderIdentity | undefined]));
-        if (moved && kind === 'EmailServer') this.enqueue(usedTargets([obj as EmailServer, old as EmailServer | undefined]));
+        if (moved && kind === 'SenderIdentity') this.enqueueSoon(this.usedServers([obj as SenderIdentity, old as SenderIdentity | undefined]));
+        if (moved && kind === 'EmailServer') this.enqueueSoon(usedTargets([obj as EmailServer, old as EmailServer | undefined]));
       });
     }
-    this.cache.secretInformer.onChange((event, secret, old) => {
+    this.cache.onSecretChange((event, secret, old) => {
       if (event === 'update' && JSON.stringify(secret.data) === JSON.stringify(old?.data)) return;
       this.enqueue(this.deps.dependents(refKey.secret(secret.metadata.namespace ?? '', secret.metadata.name)));
     });
@@ -165,6 +182,8 @@ export class Controller {
     const [kind, ns, name] = key.split('/') as [OurKind, string, string];
     const obj = this.informerFor(kind).get(ns, name);
     if (!obj) return {};
+    // The data of a Secret just referenced may be on its way: read it, not a transient "not found".
+    await this.cache.secretsSettled();
     // Known from the spec alone: registered before the reconcile, so a change that
     // lands while it runs (a server turning Ready) still requeues it afterwards.
     this.deps.add(key, specRefs(kind, obj));
@@ -186,7 +205,7 @@ export class Controller {
     const written = await patchStatus(this.client, ourResource[kind], ns, name, previous, out.status);
     if (written) {
       informer.observe(written as unknown as Ours & KubeObject);
-      await this.recordTransitions(obj, (previous?.conditions ?? []) as Condition[], out.status.conditions as Condition[]);
+      this.recordTransitions(obj, (previous?.conditions ?? []) as Condition[], out.status.conditions as Condition[]);
     }
     // The finalizer last: removing it may let the object go at once. It is the only metadata we write.
     if (out.protect !== undefined) {
@@ -194,7 +213,7 @@ export class Controller {
       const patched = await setFinalizer(this.client, ourResource[kind], latest, IN_USE_FINALIZER, out.protect);
       if (patched) informer.observe(patched as unknown as Ours & KubeObject);
     }
-    for (const e of out.events ?? []) await this.recorder.record(obj as Ours & KubeObject, e.type, e.reason, e.message);
+    for (const e of out.events ?? []) this.recorder.post(obj as Ours & KubeObject, e.type, e.reason, e.message);
     this.metrics.reconcileTotal.inc({ kind, result: out.retry ? 'retry' : 'success' });
     return out.retry ? { retry: true } : { requeueAfterMs: out.requeueAfterMs };
   }
@@ -231,7 +250,7 @@ export class Controller {
    * An event per transition: every change of Ready (Normal when True, Warning
    * when not), and a Warning for each specific condition that turns False.
    */
-  private async recordTransitions(obj: Ours, before: Condition[], after: Condition[]): Promise<void> {
+  private recordTransitions(obj: Ours, before: Condition[], after: Condition[]): void {
     const ready = after.find((c) => c.type === READY);
     for (const c of after) {
       if (c.type === RECONCILING || c.type === STALLED) continue;
@@ -242,7 +261,7 @@ export class Controller {
       if (c.type !== READY && ready?.status === 'False' && ready.reason === c.reason) continue;
       const type = c.status === 'True' ? 'Normal' : 'Warning';
       const message = c.type === READY ? c.message : `${c.type}: ${c.message}`;
-      await this.recorder.record(obj as Ours & KubeObject, type, c.reason, message);
+      this.recorder.post(obj as Ours & KubeObject, type, c.reason, message);
     }
   }
 }

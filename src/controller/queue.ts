@@ -8,6 +8,12 @@ export interface QueueOptions {
   /** First retry delay after a failure; doubles per consecutive failure. */
   baseRetryMs: number;
   maxRetryMs: number;
+  /**
+   * Lane of a key (0 first; default 0 for all). Referenced objects go before
+   * their dependents, so an identity is reconciled once its server has been,
+   * not once before (waiting) and again after.
+   */
+  lane?: (key: string) => number;
 }
 
 export interface ProcessResult {
@@ -21,7 +27,11 @@ export type Processor = (key: string) => Promise<ProcessResult>;
 
 export class WorkQueue {
   private readonly opts: QueueOptions;
-  private readonly pending: string[] = [];
+  /** One FIFO per lane, each with a read index (shift() on 10,000 keys is quadratic). */
+  private readonly lanes: { keys: string[]; head: number }[] = [];
+  /** The lane each pending key waits in; an entry elsewhere is stale (the key moved up). */
+  private readonly laneOfKey = new Map<string, number>();
+  private size = 0;
   private readonly dirty = new Set<string>();
   private readonly processing = new Set<string>();
   private readonly delayed = new Map<string, { at: number; timer: NodeJS.Timeout }>();
@@ -36,14 +46,49 @@ export class WorkQueue {
 
   /** Keys waiting to be processed (the queue depth metric). */
   get depth(): number {
-    return this.pending.length;
+    return this.size;
   }
 
-  add(key: string): void {
-    if (this.stopped || this.dirty.has(key)) return;
+  private laneFor(key: string, lane?: number): number {
+    return Math.max(0, Math.floor(lane ?? this.opts.lane?.(key) ?? 0));
+  }
+
+  private push(key: string, n: number): void {
+    while (this.lanes.length <= n) this.lanes.push({ keys: [], head: 0 });
+    this.lanes[n]!.keys.push(key);
+    if (!this.laneOfKey.has(key)) this.size++;
+    this.laneOfKey.set(key, n);
+  }
+
+  private shift(): string | undefined {
+    for (const [n, lane] of this.lanes.entries()) {
+      while (lane.head < lane.keys.length) {
+        const key = lane.keys[lane.head++]!;
+        if (lane.head > 1024 && lane.head * 2 > lane.keys.length) {
+          lane.keys.splice(0, lane.head);
+          lane.head = 0;
+        }
+        if (this.laneOfKey.get(key) !== n) continue;
+        this.laneOfKey.delete(key);
+        this.size--;
+        return key;
+      }
+    }
+    return undefined;
+  }
+
+  /** Queues the key; `lane` overrides the key's own (a waiting key only ever moves to a better lane). */
+  add(key: string, lane?: number): void {
+    if (this.stopped) return;
+    const n = this.laneFor(key, lane);
+    if (this.dirty.has(key)) {
+      const waiting = this.laneOfKey.get(key);
+      if (waiting !== undefined && n < waiting) this.push(key, n);
+      return;
+    }
     this.dirty.add(key);
     if (this.processing.has(key)) return;
-    this.pending.push(key);
+    this.push(key, n);
     this.wake?.();
   }
 
@@ -96,7 +141,7 @@ export class WorkQueue {
   }
 
   private async next(): Promise<string | undefined> {
-    while (this.pending.length === 0) {
+    while (this.size === 0) {
       if (this.stopped) return undefined;
       await new Promise<void>((resolve) => {
         const previous = this.wake;
@@ -107,7 +152,7 @@ export class WorkQueue {
         };
       });
     }
-    const key = this.pending.shift()!;
+    const key = this.shift()!;
     this.dirty.delete(key);
     this.processing.add(key);
     return key;
@@ -116,7 +161,7 @@ export class WorkQueue {
   private done(key: string): void {
     this.processing.delete(key);
     if (this.dirty.has(key) && !this.stopped) {
-      this.pending.push(key);
+      this.push(key, this.laneFor(key));
       this.wake?.();
     }
   }

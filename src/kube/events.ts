@@ -16,6 +16,10 @@ export interface EventRecorderOptions {
   aggregateWindowMs: number;
   /** At most one API write per distinct event within this interval. */
   minWriteIntervalMs: number;
+  /** Events `post` keeps waiting at most; more are dropped, as client-go's broadcaster does (1,000). */
+  maxQueued?: number;
+  /** API writes `post` has in flight at most. */
+  maxInFlight?: number;
 }
 
 interface Seen {
@@ -29,6 +33,11 @@ interface Seen {
 
 export class EventRecorder {
   private readonly seen = new Map<string, Seen>();
+  private prunedAt = 0;
+  private readonly queued: (() => Promise<void>)[] = [];
+  private inFlight = 0;
+  /** Events dropped because the queue was full (a burst of thousands of transitions). */
+  dropped = 0;
   private readonly client: KubeClient;
   private readonly opts: EventRecorderOptions;
   private readonly log: Logger;
@@ -37,6 +46,38 @@ export class EventRecorder {
     this.client = client;
     this.opts = opts;
     this.log = log;
+  }
+
+  /**
+   * Records an event in the background: a reconcile does not wait for it, so
+   * a burst of transitions (thousands of objects turning Ready) spends its
+   * workers on status, and the events follow at a bounded rate.
+   */
+  post(obj: KubeObject, type: EventType, reason: string, message: string): void {
+    if (this.queued.length >= (this.opts.maxQueued ?? 1000)) {
+      this.dropped++;
+      this.log.debug({ reason, object: `${obj.metadata.namespace ?? ''}/${obj.metadata.name}` }, 'event queue full; event dropped');
+      return;
+    }
+    this.queued.push(() => this.record(obj, type, reason, message));
+    this.drain();
+  }
+
+  /** Resolves once every posted event was written, or after `maxMs` (shutdown must not hang on them). */
+  async flush(maxMs = 5000): Promise<void> {
+    const deadline = Date.now() + maxMs;
+    while ((this.queued.length > 0 || this.inFlight > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  }
+
+  private drain(): void {
+    while (this.inFlight < (this.opts.maxInFlight ?? 4) && this.queued.length > 0) {
+      const next = this.queued.shift()!;
+      this.inFlight++;
+      void next().finally(() => {
+        this.inFlight--;
+        this.drain();
+      });
+    }
   }
 
   /** Records an event; never throws (events are best effort). */
@@ -92,7 +133,10 @@ export class EventRecorder {
     }
   }
 
+  /** At most once a second: a sweep per event made ten thousand first events quadratic. */
   private prune(now: number): void {
+    if (now - this.prunedAt < 1000) return;
+    this.prunedAt = now;
     for (const [key, s] of this.seen) if (now - s.lastSeen > this.opts.aggregateWindowMs) this.seen.delete(key);
   }
 }

@@ -26,7 +26,7 @@ export interface KubeObject {
 export type InformerEvent = 'add' | 'update' | 'delete';
 export type InformerHandler<T> = (event: InformerEvent, obj: T, old?: T) => void;
 
-export interface InformerOptions {
+export interface InformerOptions<T extends KubeObject = KubeObject> {
   /** Namespaces to watch; empty means all. */
   namespaces: string[];
   /** Full re-list period; also the longest a silent watch can hide a change. */
@@ -35,11 +35,39 @@ export interface InformerOptions {
   watchTimeoutSeconds: number;
   labelSelector?: string;
   fieldSelector?: string;
+  /**
+   * List and watch PartialObjectMetadata only (no data, no spec): for Secrets,
+   * whose values we need for a few of the many a cluster holds.
+   */
+  metadataOnly?: boolean;
+  /** Trims each object on arrival to what readers need; default: `slim`. */
+  transform?: (obj: T) => T;
 }
 
 interface ListResponse<T> {
-  metadata: { resourceVersion: string };
-  items: T[];
+  metadata: { resourceVersion: string; continue?: string };
+  /** Absent (null) in an empty PartialObjectMetadataList. */
+  items: T[] | null;
+}
+
+const META_LIST = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1';
+const META_WATCH = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1';
+/** Pages keep the peak memory of a re-list near one page, not the whole collection. */
+const LIST_PAGE = 500;
+
+/**
+ * Drops what no reconcile or door reads and that can be most of an object's size:
+ * managedFields (server-side apply bookkeeping) and kubectl's last-applied copy.
+ */
+export function slim<T extends KubeObject>(obj: T): T {
+  const meta = obj.metadata as T['metadata'] & { managedFields?: unknown; selfLink?: unknown };
+  delete meta.managedFields;
+  delete meta.selfLink;
+  if (meta.annotations && 'kubectl.kubernetes.io/last-applied-configuration' in meta.annotations) {
+    const { 'kubectl.kubernetes.io/last-applied-configuration': _dropped, ...rest } = meta.annotations;
+    meta.annotations = rest;
+  }
+  return obj;
 }
 
 export const objectKey = (o: KubeObject): string => `${o.metadata.namespace ?? ''}/${o.metadata.name}`;
@@ -52,13 +80,15 @@ export class Informer<T extends KubeObject> {
   private readonly synced = new Set<string>();
   private readonly loops: Promise<void>[] = [];
   private readonly client: KubeClient;
-  private readonly opts: InformerOptions;
+  private readonly opts: InformerOptions<T>;
   private readonly log: Logger;
+  private readonly transform: (obj: T) => T;
 
-  constructor(client: KubeClient, resource: ResourceType, opts: InformerOptions, log: Logger) {
+  constructor(client: KubeClient, resource: ResourceType, opts: InformerOptions<T>, log: Logger) {
     this.client = client;
     this.resource = resource;
     this.opts = opts;
+    this.transform = opts.transform ?? slim;
     this.log = log.child({ informer: resource.plural });
   }
 
@@ -118,18 +148,23 @@ export class Informer<T extends KubeObject> {
     }
   }
 
-  /** Lists the scope and turns the difference from the cache into events. */
+  /** Lists the scope (page by page) and turns the difference from the cache into events. */
   private async relist(namespace: string): Promise<string> {
-    const list = await this.client.get<ListResponse<T>>(collectionPath(this.resource, namespace || undefined), {
-      labelSelector: this.opts.labelSelector,
-      fieldSelector: this.opts.fieldSelector,
-    });
     const seen = new Set<string>();
-    for (const item of list.items) {
-      const key = objectKey(item);
-      seen.add(key);
-      this.apply('ADDED', item);
-    }
+    let token: string | undefined;
+    let list: ListResponse<T>;
+    do {
+      list = await this.client.get<ListResponse<T>>(
+        collectionPath(this.resource, namespace || undefined),
+        { labelSelector: this.opts.labelSelector, fieldSelector: this.opts.fieldSelector, limit: LIST_PAGE, continue: token },
+        this.opts.metadataOnly ? META_LIST : undefined,
+      );
+      for (const item of list.items ?? []) {
+        seen.add(objectKey(item));
+        this.apply('ADDED', item);
+      }
+      token = list.metadata.continue || undefined;
+    } while (token);
     for (const [key, old] of this.cache) {
       if (!seen.has(key) && (!namespace || old.metadata.namespace === namespace)) this.apply('DELETED', old);
     }
@@ -167,6 +202,7 @@ export class Informer<T extends KubeObject> {
           if (e.type !== 'BOOKMARK') this.apply(e.type, e.object);
         },
         watchAbort.signal,
+        this.opts.metadataOnly ? META_WATCH : undefined,
       );
     } finally {
       clearTimeout(quiet);
@@ -188,7 +224,8 @@ export class Informer<T extends KubeObject> {
     this.apply('MODIFIED', obj);
   }
 
-  private apply(type: 'ADDED' | 'MODIFIED' | 'DELETED', obj: T): void {
+  private apply(type: 'ADDED' | 'MODIFIED' | 'DELETED', arrived: T): void {
+    const obj = this.transform(arrived);
     const key = objectKey(obj);
     const old = this.cache.get(key);
     if (type === 'DELETED') {

@@ -1,9 +1,9 @@
 // A small REST client for the API server: JSON requests and watch streams over
-// one keep-alive agent. @kubernetes/client-node supplies the kubeconfig and
+// one keep-alive agent. kubeconfig.ts (or any KubeAccess) supplies the server and
 // credentials; the requests are ours so timeouts, 410s and backoff are too.
 import https from 'node:https';
 import http from 'node:http';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeAccess } from './kubeconfig.ts';
 
 /** Also the field manager name the API server records for our writes. */
 export const USER_AGENT = 'postmaster';
@@ -36,6 +36,8 @@ export interface RequestOptions {
   patch?: PatchType;
   query?: Record<string, string | number | boolean | undefined>;
   timeoutMs?: number;
+  /** Accept header; default application/json (metadata-only lists and watches ask for PartialObjectMetadata). */
+  accept?: string;
 }
 
 export interface WatchEvent<T> {
@@ -45,10 +47,10 @@ export interface WatchEvent<T> {
 
 export class KubeClient {
   readonly server: string;
-  private readonly kc: KubeConfig;
+  private readonly kc: KubeAccess;
   private readonly agent: https.Agent | http.Agent;
 
-  constructor(kc: KubeConfig) {
+  constructor(kc: KubeAccess) {
     const cluster = kc.getCurrentCluster();
     if (!cluster) throw new Error('kubeconfig has no current cluster');
     this.kc = kc;
@@ -67,8 +69,8 @@ export class KubeClient {
     return (text ? JSON.parse(text) : undefined) as T;
   }
 
-  get<T>(path: string, query?: RequestOptions['query']): Promise<T> {
-    return this.request<T>('GET', path, { query });
+  get<T>(path: string, query?: RequestOptions['query'], accept?: string): Promise<T> {
+    return this.request<T>('GET', path, { query, ...(accept ? { accept } : {}) });
   }
 
   /**
@@ -80,8 +82,9 @@ export class KubeClient {
     query: RequestOptions['query'],
     onEvent: (e: WatchEvent<T>) => void,
     signal: AbortSignal,
+    accept?: string,
   ): Promise<void> {
-    const res = await this.open('GET', path, { query: { ...query, watch: true } }, signal);
+    const res = await this.open('GET', path, { query: { ...query, watch: true }, ...(accept ? { accept } : {}) }, signal);
     const status = res.statusCode ?? 0;
     if (status >= 400) throw toKubeError(status, await readBody(res), 'WATCH', path);
     await new Promise<void>((resolve, reject) => {
@@ -120,7 +123,7 @@ export class KubeClient {
   ): Promise<http.IncomingMessage> {
     const url = new URL(this.server + path);
     for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
-    const options: https.RequestOptions = { method, headers: { Accept: 'application/json', 'User-Agent': USER_AGENT } };
+    const options: https.RequestOptions = { method, headers: { Accept: opts.accept ?? 'application/json', 'User-Agent': USER_AGENT } };
     // Credentials can rotate (projected ServiceAccount tokens): ask the kubeconfig each time.
     await this.kc.applyToHTTPSOptions(options);
     options.agent = this.agent;

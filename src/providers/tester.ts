@@ -1,13 +1,16 @@
 // The ConnectionTester the controller calls: each check of src/providers,
 // at most `maxConcurrent` at once so a thousand objects cannot open a
-// thousand connections. Every check opens and closes its own connection.
+// thousand connections. Every check opens and closes its own connection,
+// except SMTP sender verification: addresses for one endpoint share sessions
+// (smtp/verify-batch.ts), so ten thousand identities need not mean ten
+// thousand logins.
 import { checkGraph, verifyGraphSender } from './graph/check.ts';
 import { checkMailbox } from './mailbox/index.ts';
 import { checkSendGrid } from './sendgrid/check.ts';
 import { verifySendGridSender } from './sendgrid/verify-sender.ts';
 import { checkSmtp } from './smtp/check.ts';
 import { transportFor } from './transports.ts';
-import { verifySmtpSender } from './smtp/verify-sender.ts';
+import { SmtpSenderBatcher } from './smtp/verify-batch.ts';
 import { checkSparkPost } from './sparkpost/check.ts';
 import { verifySparkPostSender } from './sparkpost/verify-sender.ts';
 import {
@@ -66,6 +69,7 @@ export interface TestMessageSender {
 export function createConnectionTester(opts: TesterOptions): ConnectionTester & TestMessageSender {
   const run = limiter(opts.maxConcurrent);
   const timing = { stepTimeoutMs: opts.stepTimeoutMs };
+  const senders = new SmtpSenderBatcher(timing, run);
   return {
     smtp: (endpoint) => run(() => checkSmtp(endpoint, timing)),
     provider: (provider, account, describeKey) =>
@@ -77,18 +81,18 @@ export function createConnectionTester(opts: TesterOptions): ConnectionTester & 
     mailbox: (endpoint) => run(() => checkMailbox(endpoint, timing)),
     graph: (account, describeKey) => run(() => checkGraph(account, { ...timing, describeKey })),
     verifySender: (route, address) =>
-      run(async () => {
-        switch (route.provider) {
-          case 'SMTP':
-            return verifySmtpSender(route.endpoint, address, timing);
-          case 'SendGrid':
-            return verifySendGridSender(route.account, address, { ...timing, describeKey: route.describeKey });
-          case 'SparkPost':
-            return verifySparkPostSender(route.account, address, { ...timing, describeKey: route.describeKey });
-          case 'MicrosoftGraph':
-            return verifyGraphSender(route.account, address, { ...timing, describeKey: route.describeKey });
-        }
-      }),
+      route.provider === 'SMTP'
+        ? senders.verify(route.endpoint, address)
+        : run(async () => {
+            switch (route.provider) {
+              case 'SendGrid':
+                return verifySendGridSender(route.account, address, { ...timing, describeKey: route.describeKey });
+              case 'SparkPost':
+                return verifySparkPostSender(route.account, address, { ...timing, describeKey: route.describeKey });
+              case 'MicrosoftGraph':
+                return verifyGraphSender(route.account, address, { ...timing, describeKey: route.describeKey });
+            }
+          }),
     sendTest: (route, message) =>
       run(async () => {
         const transport = transportFor(route);

@@ -24,6 +24,11 @@ export interface World {
   senderIdentities(): SenderIdentity[];
   /** The SendingDomains of one namespace (absent: none are watched). */
   sendingDomains?(namespace: string): SendingDomain[];
+  /**
+   * Only the identities that could resolve to this server: those naming it and
+   * those naming none (a default). Optional: without it, every identity is checked.
+   */
+  senderIdentityCandidates?(serverNamespace: string, serverName: string): SenderIdentity[];
 }
 
 /** The doors also look one identity up by name. */

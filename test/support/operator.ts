@@ -25,12 +25,17 @@ export interface OperatorOptions {
   env?: Record<string, string>;
   /** Wait for /readyz (default true). */
   waitReady?: boolean;
+  /** Entry point (default src/main.ts); the benchmark runs the compiled dist/main.js, as the image does. */
+  main?: string;
+  /** Node flags before the entry point (the image's ENTRYPOINT has some). */
+  nodeArgs?: string[];
 }
 
 export async function startOperator(opts: OperatorOptions): Promise<Operator> {
   const [healthPort, httpPort, smtpPort] = [await freePort(), await freePort(), await freePort()];
   const args = [
-    join(repo, 'src', 'main.ts'),
+    ...(opts.nodeArgs ?? []),
+    opts.main ?? join(repo, 'src', 'main.ts'),
     `--kubeconfig=${opts.kubeconfig}`,
     `--namespaces=${opts.namespaces.join(',')}`,
     `--health-port=${healthPort}`,

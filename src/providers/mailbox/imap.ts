@@ -5,7 +5,7 @@
 // all are closed before it returns.
 import { connect as tcpConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
-import { ImapFlow, type ImapTransport } from 'imapflow';
+import type { ImapTransport } from 'imapflow';
 import type { CheckOptions, CheckResult, MailboxEndpoint, MailboxFacts } from '../types.ts';
 import {
   classifySocketError,
@@ -83,6 +83,8 @@ export async function checkImap(endpoint: MailboxEndpoint, opts: CheckOptions = 
     },
   };
 
+  // Loaded on first use: memory an operator without mailboxes never needs.
+  const { ImapFlow } = await import('imapflow');
   const client = new ImapFlow({
     host: endpoint.host,
     port: endpoint.port,

@@ -3,7 +3,8 @@
 // accounts, keys or base URLs can never mix, and a per-call timeout and AbortSignal apply.
 // The SDK's errors are read for status, headers and body only: axios errors carry the request
 // config (with the Authorization header), so they never leave this file.
-import { Client } from '@sendgrid/client';
+import { createRequire } from 'node:module';
+import type { Client as SendGridClient } from '@sendgrid/client';
 import { normalizeHeaders, oneShotAgents, type CallOutcome, type HttpAgents } from '../http-api/calls.ts';
 import { redact } from '../redact.ts';
 
@@ -44,6 +45,8 @@ export async function callSendGrid(
   if (signal?.aborted) return { kind: 'aborted' };
   const agents = settings.agents ?? oneShotAgents;
 
+  // Loaded on first use, like the other provider SDKs: memory an SMTP-only operator never needs.
+  const { Client } = createRequire(import.meta.url)('@sendgrid/client') as { Client: typeof SendGridClient };
   const client = new Client();
   // Set the header directly instead of setApiKey(): setApiKey also resets the base URL to the
   // global host and warns on the console about keys not starting with "SG.".

@@ -21,11 +21,7 @@ export async function withSmtpSession<F>(
     await session.open();
     result = await work(session);
   } catch (err) {
-    if (!(err instanceof SmtpFailure)) {
-      result = { ok: false, reason: SmtpReason.ProtocolError, message: `The check of ${session.target} failed unexpectedly (${errorCode(err)}).`, transient: true };
-    } else {
-      result = { ok: false, reason: err.reason, message: sentence(err.message), transient: err.transient };
-    }
+    result = failureResult<F>(err, session.target);
     if (failureFacts) result.facts = failureFacts(session);
   } finally {
     await session.close();
@@ -33,8 +29,16 @@ export async function withSmtpSession<F>(
   return redactResult(result, endpoint);
 }
 
+/** A failed step (SmtpFailure, or anything else thrown) as a failed CheckResult. */
+export function failureResult<F>(err: unknown, target: string): CheckResult<F> {
+  if (!(err instanceof SmtpFailure)) {
+    return { ok: false, reason: SmtpReason.ProtocolError, message: `The check of ${target} failed unexpectedly (${errorCode(err)}).`, transient: true };
+  }
+  return { ok: false, reason: err.reason, message: sentence(err.message), transient: err.transient };
+}
+
 /** Last line of defence: the password (plain, or base64 as AUTH sends it) never survives in a result. */
-function redactResult<F>(result: CheckResult<F>, endpoint: SmtpEndpoint): CheckResult<F> {
+export function redactResult<F>(result: CheckResult<F>, endpoint: SmtpEndpoint): CheckResult<F> {
   const forms = passwordForms(endpoint);
   if (forms.length === 0) return result;
   const scrub = (text: string) => forms.reduce((t, f) => t.split(f).join('[redacted]'), text);

@@ -12,7 +12,8 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import diagnostics from 'node:diagnostics_channel';
 import type { ClientRequest, IncomingMessage } from 'node:http';
-import SparkPost from 'sparkpost';
+import { createRequire } from 'node:module';
+import type SparkPostSdkClass from 'sparkpost';
 import { normalizeHeaders, type CallOutcome, type Headers, type HttpAgents } from '../http-api/calls.ts';
 import { redact } from '../redact.ts';
 
@@ -61,6 +62,8 @@ function ensureSubscribed(): void {
 
 /** A SparkPost SDK instance for one account and one connection pool. */
 export function sparkPostSdk(origin: string, apiKey: string, agents: HttpAgents): SparkPostSdk {
+  // Loaded on first use: the SDK (with `request`) is ~20 MiB an SMTP-only operator never needs.
+  const SparkPost = createRequire(import.meta.url)('sparkpost') as typeof SparkPostSdkClass;
   const sp = new SparkPost(apiKey, { origin });
   const agent = origin.startsWith('https:') ? agents.https : agents.http;
   const target = sp as unknown as { request: RequestMethod };

@@ -16,6 +16,34 @@ const until = async (cond: () => boolean) => {
 };
 
 describe('WorkQueue', () => {
+  it('serves lower lanes first, FIFO within a lane, and counts every lane in its depth', async () => {
+    const q = new WorkQueue({ workers: 1, baseRetryMs: 20, maxRetryMs: 80, lane: (k) => (k.startsWith('t') ? 0 : k.startsWith('s') ? 1 : 2) });
+    queues.push(q);
+    const seen: string[] = [];
+    for (const k of ['i1', 's1', 'i2', 't1', 's2', 't2']) q.add(k);
+    expect(q.depth).toBe(6);
+    q.start(async (k) => (seen.push(k), {}), () => {});
+    await until(() => seen.length === 6);
+    expect(seen).toEqual(['t1', 't2', 's1', 's2', 'i1', 'i2']);
+    expect(q.depth).toBe(0);
+  });
+
+  it('a key queued in a later lane moves up when added for an earlier one, and runs once', async () => {
+    const q = new WorkQueue({ workers: 1, baseRetryMs: 20, maxRetryMs: 80, lane: (k) => (k.startsWith('s') ? 1 : 2) });
+    queues.push(q);
+    const seen: string[] = [];
+    q.add('s1', 3);
+    q.add('i1');
+    q.add('s2', 3);
+    q.add('s2');
+    q.add('s1', 3);
+    expect(q.depth).toBe(3);
+    q.start(async (k) => (seen.push(k), {}), () => {});
+    await until(() => seen.length === 3);
+    await new Promise((r) => setTimeout(r, 30));
+    expect(seen).toEqual(['s2', 'i1', 's1']);
+  });
+
   it('deduplicates keys added before processing', async () => {
     const q = queue(1);
     const seen: string[] = [];

@@ -194,4 +194,42 @@ describe('TestCache', () => {
     await cache.run('k', { a: 2 }, 60_000, 31_000 + 54_000, test);
     expect(runs).toBe(3);
   });
+
+  it('objects running the same test share one run (in flight or within half a second); other inputs, kinds or later objects do not', async () => {
+    const cache = new TestCache();
+    let runs = 0;
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const test = async () => {
+      runs++;
+      await gate;
+      return { ok: true, reason: 'Connected', message: 'ok', transient: false };
+    };
+    const endpoint = { host: 'relay', port: 587, auth: { username: 'u', password: 'p' } };
+    const both = Promise.all([
+      cache.run('SmtpTarget/a/t1/connect', endpoint, 60_000, 0, test),
+      cache.run('SmtpTarget/b/t2/connect', endpoint, 60_000, 0, test),
+    ]);
+    release();
+    const [r1, r2] = await both;
+    expect(runs).toBe(1);
+    expect(r2.result).toBe(r1.result);
+    await cache.run('SmtpTarget/c/t3/connect', endpoint, 60_000, 100, test);
+    expect(runs).toBe(1);
+    await cache.run('SmtpTarget/c/t4/connect', { ...endpoint, auth: { username: 'u', password: 'other' } }, 60_000, 100, test);
+    await cache.run('SenderIdentity/c/i1/verify', endpoint, 60_000, 100, test);
+    expect(runs).toBe(3);
+    // An object created later is tested afresh, not told what another found earlier.
+    await cache.run('SmtpTarget/d/t5/connect', endpoint, 60_000, 5_000, test);
+    expect(runs).toBe(4);
+  });
+
+  it('a shared transient failure is not reused: the next object tests again', async () => {
+    const cache = new TestCache();
+    let runs = 0;
+    const test = async () => ({ ok: false, reason: 'ConnectionRefused', message: 'down', transient: ++runs < 2 });
+    await cache.run('SmtpTarget/a/t1/connect', { h: 1 }, 60_000, 0, test);
+    await cache.run('SmtpTarget/a/t2/connect', { h: 1 }, 60_000, 1000, test);
+    expect(runs).toBe(2);
+  });
 });
