@@ -7,6 +7,7 @@ import nodemailer from 'nodemailer';
 import type { Mail, NodemailerError, SendMailOptions } from 'nodemailer';
 import SMTPPool from 'nodemailer/lib/smtp-pool';
 import type { SMTPPoolOptions, SMTPPoolSentMessageInfo } from 'nodemailer/lib/smtp-pool';
+import { composeOptions } from '../compose.ts';
 import { DkimSignTransform } from '../dkim/sign.ts';
 import { SendError } from '../types.ts';
 import { transportAuth } from './transport-auth.ts';
@@ -218,27 +219,7 @@ function mailOptions(message: OutboundMessage, signal: AbortSignal | undefined):
   // BODY=8BITMIME when they hold 8-bit bytes (and the server takes it).
   if (message.raw) return { envelope: { ...envelope, ...(hasEightBit(message.raw) ? { use8BitMime: true } : {}) }, raw: message.raw, ...(signal ? { signal } : {}) };
   return {
-    from: from.name ? { name: from.name, address: from.address } : from.address,
-    ...(message.messageId ? { messageId: message.messageId } : {}),
-    ...(message.replyTo ? { replyTo: message.replyTo } : {}),
-    to: message.to,
-    ...(message.cc?.length ? { cc: message.cc } : {}),
-    subject: message.subject,
-    ...(message.text !== undefined ? { text: message.text } : {}),
-    ...(message.html !== undefined ? { html: message.html } : {}),
-    ...(message.headers ? { headers: message.headers } : {}),
-    ...(message.attachments?.length
-      ? {
-          attachments: message.attachments.map((a) => ({
-            filename: a.filename,
-            contentType: a.contentType,
-            content: a.content,
-            // nodemailer puts inline parts with a cid into multipart/related beside the HTML.
-            ...(a.contentId ? { cid: a.contentId } : {}),
-            ...(a.disposition ? { contentDisposition: a.disposition } : {}),
-          })),
-        }
-      : {}),
+    ...composeOptions(message),
     // Explicit envelope: the identity's address as sender; bcc only here, never in a header.
     envelope,
     ...(signal ? { signal } : {}),
