@@ -3,7 +3,7 @@
 // success; a refused token is renewed once; every other answer becomes a
 // SendError that says whether a retry or the fallback SmtpTarget can help.
 import { DEFAULT_SEND_TIMEOUT_MS, type CallOutcome } from '../http-api/calls.ts';
-import { describeNetworkFailure } from '../http-api/failures.ts';
+import { describeNetworkFailure, outcomeUnknownFor } from '../http-api/failures.ts';
 import { SendReason } from '../http-api/reasons.ts';
 import { retryAfterSeconds } from '../http-api/retry-after.ts';
 import { identityEndpoints } from '../oauth2/endpoints.ts';
@@ -16,9 +16,6 @@ import { mimeOf } from './mime.ts';
 
 /** Graph refuses a sendMail request over 4 MB; the MIME body is base64, so this is the limit of that text. */
 export const GRAPH_MAX_REQUEST_BYTES = 4 * 1024 * 1024;
-
-/** Connection errors that can strike after the request was written: what Graph did is not known. */
-const RESET_CODES: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'UND_ERR_SOCKET', 'ESOCKETTIMEDOUT']);
 
 export const graphGrant = (account: GraphAccount): MicrosoftGrant => ({ flow: 'Microsoft', ...account.app, scope: MICROSOFT_GRAPH_SCOPE });
 export const graphBaseUrl = (account: GraphAccount) => (account.baseUrl ?? identityEndpoints().graph).replace(/\/+$/, '');
@@ -96,7 +93,7 @@ export function graphSendFailure(outcome: CallOutcome, endpoint: string, secrets
     });
   }
   if (outcome.kind !== 'response') {
-    const outcomeUnknown = outcome.kind === 'timeout' || RESET_CODES.has(outcome.code ?? '');
+    const outcomeUnknown = outcomeUnknownFor(outcome);
     return new SendError(scrub(`Could not reach Microsoft Graph at ${endpoint}: ${describeNetworkFailure(outcome)}.`), {
       reason: SendReason.UpstreamUnavailable,
       permanent: false,

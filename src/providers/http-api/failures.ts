@@ -177,8 +177,16 @@ export function failureResult<F>(outcome: CallOutcome, ctx: FailureContext, fact
 }
 
 /** The SendError for an outcome of a send that is not a 2xx. */
-/** Connection errors that can strike after a request was written: what the provider did is not known. */
-const RESET_CODES: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ESOCKETTIMEDOUT']);
+/**
+ * Connection errors that can strike after a request was written: what the provider did is not known.
+ * UND_ERR_SOCKET is fetch's (undici's) name for a socket that closed mid-request.
+ */
+const RESET_CODES: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ESOCKETTIMEDOUT', 'UND_ERR_SOCKET']);
+
+/** A call that went out and got no answer, or lost its connection mid-call: the provider may have taken it. */
+export function outcomeUnknownFor(outcome: CallOutcome): boolean {
+  return outcome.kind === 'timeout' || (outcome.kind === 'network' && RESET_CODES.has(outcome.code ?? ''));
+}
 
 export function sendFailure(outcome: CallOutcome, provider: ProviderName, endpoint: string, apiKey: string): SendError {
   if (outcome.kind === 'aborted') {
@@ -189,7 +197,7 @@ export function sendFailure(outcome: CallOutcome, provider: ProviderName, endpoi
   }
   if (outcome.kind !== 'response') {
     // The request went out and no answer came (timeout, reset mid-call): the provider may have taken it.
-    const outcomeUnknown = outcome.kind === 'timeout' || RESET_CODES.has(outcome.code ?? '');
+    const outcomeUnknown = outcomeUnknownFor(outcome);
     return new SendError(
       redact(`Could not reach the ${provider} API at ${endpoint}: ${describeNetworkFailure(outcome)}.`, apiKey),
       { reason: SendReason.UpstreamUnavailable, permanent: false, outcomeUnknown },
