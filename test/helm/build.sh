@@ -9,29 +9,8 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-repo="$(cd "$here/../.." && pwd)"
-cache="${POSTMASTER_CACHE:-$repo/.cache}"
-
-export GOTOOLCHAIN=local
-
-if ! command -v go >/dev/null 2>&1; then
-  echo "helm/build.sh: go is not installed" >&2
-  exit 1
-fi
-
-key="$(cd "$here" && for f in go.mod go.sum build.sh; do printf '== %s\n' "$f"; cat "$f"; done | sha256sum | cut -c1-16)"
-mkdir -p "$cache/helm/$key"
-dir="$(cd "$cache/helm/$key" && pwd)"
-bin="$dir/helm"
-
-if [ -x "$bin" ]; then
-  echo "helm/build.sh: cached $bin" >&2
-  echo "$bin"
-  exit 0
-fi
-
-tmp="$dir/helm.tmp.$$"
-trap 'rm -f "$tmp"' EXIT
+# shellcheck source=../../scripts/lib/go-build-cached.sh
+source "$here/../../scripts/lib/go-build-cached.sh"
 
 # Stamp what helm's own Makefile stamps: its version, and the Kubernetes version
 # it assumes offline (helm template, lint), taken from the client-go it links.
@@ -43,9 +22,4 @@ for p in helm.sh/helm/v3/pkg/lint/rules helm.sh/helm/v3/pkg/chartutil; do
   ldflags="$ldflags -X $p.k8sVersionMajor=1 -X $p.k8sVersionMinor=$kminor"
 done
 
-echo "helm/build.sh: building helm $hver ($key)" >&2
-start=$(date +%s)
-(cd "$here" && go build -buildvcs=false -trimpath -ldflags "$ldflags" -o "$tmp" helm.sh/helm/v3/cmd/helm) >&2
-mv -f "$tmp" "$bin"
-echo "helm/build.sh: built in $(( $(date +%s) - start ))s: $bin" >&2
-echo "$bin"
+go_build_cached helm "$here" go.mod go.sum build.sh -- -trimpath -ldflags "$ldflags" helm.sh/helm/v3/cmd/helm

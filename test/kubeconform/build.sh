@@ -7,31 +7,8 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-repo="$(cd "$here/../.." && pwd)"
-cache="${POSTMASTER_CACHE:-$repo/.cache}"
-
-export GOTOOLCHAIN=local
-
-if ! command -v go >/dev/null 2>&1; then
-  echo "kubeconform/build.sh: go is not installed" >&2
-  exit 1
-fi
-
-key="$(cd "$here" && for f in go.mod go.sum build.sh; do printf '== %s\n' "$f"; cat "$f"; done | sha256sum | cut -c1-16)"
-mkdir -p "$cache/kubeconform/$key"
-dir="$(cd "$cache/kubeconform/$key" && pwd)"
-bin="$dir/kubeconform"
-
-if [ -x "$bin" ]; then
-  echo "kubeconform/build.sh: cached $bin" >&2
-  echo "$bin"
-  exit 0
-fi
+# shellcheck source=../../scripts/lib/go-build-cached.sh
+source "$here/../../scripts/lib/go-build-cached.sh"
 
 version="$(awk '$1 == "github.com/yannh/kubeconform" { print $2 }' "$here/go.mod")"
-tmp="$dir/kubeconform.tmp.$$"
-trap 'rm -f "$tmp"' EXIT
-echo "kubeconform/build.sh: building kubeconform $version ($key)" >&2
-(cd "$here" && go build -buildvcs=false -ldflags "-s -w -X main.version=$version" -o "$tmp" github.com/yannh/kubeconform/cmd/kubeconform) >&2
-mv -f "$tmp" "$bin"
-echo "$bin"
+go_build_cached kubeconform "$here" go.mod go.sum build.sh -- -ldflags "-s -w -X main.version=$version" github.com/yannh/kubeconform/cmd/kubeconform
