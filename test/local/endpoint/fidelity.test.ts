@@ -1,5 +1,5 @@
 // A relay carries the message unchanged except for what its policy says. Real
-// sockets end to end (clients -> a door -> the real pipeline -> the SMTP
+// sockets end to end (nodemailer, a raw SMTP dialogue and fetch -> a door -> the real pipeline -> the SMTP
 // transport -> a real SMTP sink), and what the sink receives is compared with
 // what the client sent, part by part and header by header.
 import nodemailer from 'nodemailer';
@@ -23,6 +23,17 @@ let pipeline: DeliveryPipeline;
 let smtpDoor: SmtpDoor;
 let httpDoor: HttpDoor;
 let smtpPort: number;
+let httpUrl: string;
+
+/** POST /v1/messages over a real socket, as an application's HTTP client does. */
+async function post(body: Record<string, unknown>): Promise<{ status: number; json: Record<string, unknown> }> {
+  const res = await fetch(httpUrl, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+}
 
 beforeAll(async () => {
   sink = await startSmtpSink({ mode: 'None', noAuth: true });
@@ -41,6 +52,7 @@ beforeAll(async () => {
   smtpDoor = createSmtpDoor({ pipeline, directory, log: silentLog, maxMessageBytes: 4 * 1024 * 1024, port: 0, host: '127.0.0.1' });
   smtpPort = await smtpDoor.listen();
   httpDoor = createHttpDoor({ pipeline, log: silentLog });
+  httpUrl = `http://127.0.0.1:${(await httpDoor.listen(0, '127.0.0.1')).port}/v1/messages`;
 });
 afterAll(async () => {
   await smtpDoor?.close();
@@ -177,21 +189,16 @@ describe('the HTTP door', () => {
   it('sends inline images as multipart/related with their Content-ID, and threading headers as given', async () => {
     const before = sink.messages.length;
     const png = Buffer.from([0x89, 0x50, 0x4e, 0x47, 9, 8, 7]);
-    const res = await httpDoor.app.inject({
-      method: 'POST',
-      url: '/v1/messages',
-      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-      payload: JSON.stringify({
+    const res = await post({
         sender: 'alerts',
         to: ['ann@example.org'],
         subject: 'Re: ticket 4711',
         html: '<p><img src="cid:logo@example.com"> Answer</p>',
         headers: { 'Message-ID': '<reply-4711@support.example.com>', 'In-Reply-To': '<4711@support.example.com>', References: '<4711@support.example.com>', 'List-Unsubscribe': '<mailto:unsub@example.com>', 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' },
         attachments: [{ filename: 'logo.png', contentType: 'image/png', content: png.toString('base64'), contentId: 'logo@example.com', disposition: 'inline' }],
-      }),
     });
-    expect(res.statusCode, res.body).toBe(200);
-    expect(res.json()).toMatchObject({ messageIdHeader: '<reply-4711@support.example.com>' });
+    expect(res.status, JSON.stringify(res.json)).toBe(200);
+    expect(res.json).toMatchObject({ messageIdHeader: '<reply-4711@support.example.com>' });
     expect(sink.messages).toHaveLength(before + 1);
     const parsed = await simpleParser(sink.messages.at(-1)!.raw);
     expect(parsed.messageId).toBe('<reply-4711@support.example.com>');
@@ -202,13 +209,8 @@ describe('the HTTP door', () => {
   });
 
   it('refuses an inline part without a Content-ID, naming the field', async () => {
-    const res = await httpDoor.app.inject({
-      method: 'POST',
-      url: '/v1/messages',
-      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-      payload: JSON.stringify({ sender: 'alerts', to: ['ann@example.org'], subject: 's', html: '<p>x</p>', attachments: [{ filename: 'a.png', content: 'AAAA', disposition: 'inline' }] }),
-    });
-    expect(res.statusCode).toBe(400);
-    expect(res.json()).toMatchObject({ error: { field: 'attachments[0].contentId' } });
+    const res = await post({ sender: 'alerts', to: ['ann@example.org'], subject: 's', html: '<p>x</p>', attachments: [{ filename: 'a.png', content: 'AAAA', disposition: 'inline' }] });
+    expect(res.status).toBe(400);
+    expect(res.json).toMatchObject({ error: { field: 'attachments[0].contentId' } });
   });
 });
