@@ -153,8 +153,10 @@ export function createPipeline(opts: PipelineOptions): DeliveryPipeline {
     ]);
     if (!taken.ok) throw rateLimited(taken.what, taken.retryAfterSeconds);
 
+    // The door's Received value goes into the passed-through bytes only, not onto the outbound fields.
+    const { received, ...fields } = message;
     const outbound: OutboundMessage = {
-      ...message,
+      ...fields,
       from: identity.spec.displayName ? { name: identity.spec.displayName, address: identity.spec.email } : { address: identity.spec.email },
       messageId: messageIdFor(message, identity.spec.email, stableKey),
     };
@@ -162,19 +164,19 @@ export function createPipeline(opts: PipelineOptions): DeliveryPipeline {
     if (resolved.dkim) outbound.dkim = resolved.dkim;
     // A caller trusted to write the body may name where replies go (ticket systems do);
     // otherwise the identity's, then the server's.
-    const replyTo = message.replyTo ?? identity.spec.replyTo ?? server.spec.replyTo;
+    const defaultReplyTo = identity.spec.replyTo ?? server.spec.replyTo;
+    const replyTo = message.replyTo ?? defaultReplyTo;
     if (replyTo) outbound.replyTo = replyTo;
     else delete outbound.replyTo;
-    delete (outbound as SubmittedMessage).received;
-    const defaultReplyTo = identity.spec.replyTo ?? server.spec.replyTo;
     if (message.raw) {
       // A relay, not a rewriter: the client's bytes with only the policy's edits.
+      const at = new Date(now());
       outbound.raw = relayedMessage(message.raw, {
         from: outbound.from,
         ...(defaultReplyTo ? { replyTo: defaultReplyTo } : {}),
         messageId: outbound.messageId!,
-        received: message.received ?? `by postmaster id ${id}; ${rfc5322Date(new Date(now()))}`,
-        now: new Date(now()),
+        received: received ?? `by postmaster id ${id}; ${rfc5322Date(at)}`,
+        now: at,
       });
     }
 

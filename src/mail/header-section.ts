@@ -56,11 +56,3 @@ export function field(name: string, value: string): HeaderField {
 export function joinMessage(message: SplitMessage): Buffer {
   return Buffer.concat([...message.fields.map((f) => f.raw), message.rest]);
 }
-
-/** The value of the first field named `key`, unfolded, as text (8-bit bytes read as UTF-8). */
-export function fieldValue(message: SplitMessage, key: string): string | undefined {
-  const f = message.fields.find((x) => x.key === key);
-  if (!f) return undefined;
-  const text = f.raw.toString('utf8');
-  return text.slice(text.indexOf(':') + 1).replace(/\r\n[ \t]/g, ' ').trim();
-}
