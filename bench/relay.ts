@@ -22,6 +22,7 @@ import { promisify } from 'node:util';
 import { startCluster, type Cluster } from '../test/support/cluster.ts';
 import { applyCrds, kubectlFor } from '../test/support/kubectl-run.ts';
 import { startOperator, type Operator } from '../test/support/operator.ts';
+import { benchNamespace } from './relay/namespace.ts';
 import { startPostfixRelay } from './relay/postfix-relay.ts';
 import { memoryOf, merge, selfTimes, type LoadResult, type Memory } from './relay/report.ts';
 import { startSmtpSink, type Sink } from './relay/sinks.ts';
@@ -92,29 +93,7 @@ async function setUp(opts: { doorSink: Sink; env?: Record<string, string> }): Pr
   });
   const kubectl = kubectlFor(cluster.kubeconfig);
   await applyCrds(cluster.kubeconfig);
-  await kubectl(['create', 'namespace', 'bench']);
-  await kubectl(
-    ['apply', '--server-side', '-n', 'bench', '-f', '-'],
-    `apiVersion: email.postmaster.dev/v1alpha1
-kind: SmtpTarget
-metadata: {name: sink}
-spec: {host: 127.0.0.1, port: ${opts.doorSink.port}, security: None, pool: {maxConnections: ${POOL}, maxMessagesPerConnection: 100000}}
----
-apiVersion: email.postmaster.dev/v1alpha1
-kind: EmailServer
-metadata: {name: sink}
-spec: {provider: SMTP, smtp: {targetRef: {name: sink}}, default: true}
----
-apiVersion: email.postmaster.dev/v1alpha1
-kind: SenderIdentity
-metadata: {name: bench}
-spec: {email: bench@example.com, displayName: Bench}
-`,
-  );
-  await kubectl(['create', 'serviceaccount', 'sender', '-n', 'bench']);
-  await kubectl(['create', 'role', 'send', '-n', 'bench', '--verb=send', '--resource=senderidentities.email.postmaster.dev']);
-  await kubectl(['create', 'rolebinding', 'send', '-n', 'bench', '--role=send', '--serviceaccount=bench:sender']);
-  const token = (await kubectl(['create', 'token', 'sender', '-n', 'bench', '--audience', 'postmaster', '--duration', '2h'])).trim();
+  const token = await benchNamespace(kubectl, { sinkPort: opts.doorSink.port, pool: POOL, tokenDuration: '2h' });
   const op = await startOperator({
     kubeconfig: cluster.kubeconfig,
     namespaces: ['bench'],

@@ -10,6 +10,7 @@ import { SMTPServer } from 'smtp-server';
 import { startCluster } from '../test/support/cluster.ts';
 import { applyCrds, kubectlFor } from '../test/support/kubectl-run.ts';
 import { startOperator } from '../test/support/operator.ts';
+import { benchNamespace } from './relay/namespace.ts';
 
 const N = Number(process.argv[2] ?? 2000);
 const CONCURRENCY = Number(process.argv[3] ?? 16);
@@ -28,29 +29,7 @@ const sinkPort = (sink.server.address() as { port: number }).port;
 const cluster = await startCluster();
 const kubectl = kubectlFor(cluster.kubeconfig);
 await applyCrds(cluster.kubeconfig);
-await kubectl(['create', 'namespace', 'bench']);
-await kubectl(
-  ['apply', '--server-side', '-n', 'bench', '-f', '-'],
-  `apiVersion: email.postmaster.dev/v1alpha1
-kind: SmtpTarget
-metadata: {name: sink}
-spec: {host: 127.0.0.1, port: ${sinkPort}, security: None, pool: {maxConnections: ${POOL}, maxMessagesPerConnection: 100000}}
----
-apiVersion: email.postmaster.dev/v1alpha1
-kind: EmailServer
-metadata: {name: sink}
-spec: {provider: SMTP, smtp: {targetRef: {name: sink}}, default: true}
----
-apiVersion: email.postmaster.dev/v1alpha1
-kind: SenderIdentity
-metadata: {name: bench}
-spec: {email: bench@example.com, displayName: Bench}
-`,
-);
-await kubectl(['create', 'serviceaccount', 'sender', '-n', 'bench']);
-await kubectl(['create', 'role', 'send', '-n', 'bench', '--verb=send', '--resource=senderidentities.email.postmaster.dev']);
-await kubectl(['create', 'rolebinding', 'send', '-n', 'bench', '--role=send', '--serviceaccount=bench:sender']);
-const token = (await kubectl(['create', 'token', 'sender', '-n', 'bench', '--audience', 'postmaster'])).trim();
+const token = await benchNamespace(kubectl, { sinkPort, pool: POOL });
 const op = await startOperator({ kubeconfig: cluster.kubeconfig, namespaces: ['bench'], extraArgs: ['--log-level=warn'] });
 await kubectl(['wait', '--for=condition=Ready', '--timeout=60s', '-n', 'bench', 'senderidentity/bench']);
 
