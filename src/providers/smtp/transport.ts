@@ -96,7 +96,9 @@ export class SmtpTransport implements Transport {
     if (this.#closing) {
       throw new SendError(`The SMTP transport to ${this.#target} is closed.`, { reason: SmtpSendReason.TransportClosed, permanent: false });
     }
-    if (message.raw && this.#eightBitMime === false && hasEightBit(message.raw)) {
+    // Scanned once: the refusal below and BODY=8BITMIME both depend on it.
+    const eightBit = !!message.raw && hasEightBit(message.raw);
+    if (eightBit && this.#eightBitMime === false) {
       // Carried unchanged or not at all: re-encoding the client's MIME is not a relay's business.
       throw new SendError(`${this.#target} does not take 8-bit messages (no 8BITMIME) and this one has 8-bit content; nothing was sent.`, {
         reason: SmtpSendReason.EightBitMimeUnsupported,
@@ -106,7 +108,7 @@ export class SmtpTransport implements Transport {
     const progress: Progress = { handedOver: false };
     try {
       const info = await this.#mailer.sendMail({
-        ...mailOptions(message, signal),
+        ...mailOptions(message, signal, eightBit),
         [PROGRESS]: progress,
         ...(message.dkim ? { [DKIM]: message.dkim } : {}),
       } as SendMailOptions);
@@ -212,12 +214,12 @@ function signDkim(mail: { data: SendMailOptions; message: { processFunc(fn: (inp
   done();
 }
 
-function mailOptions(message: OutboundMessage, signal: AbortSignal | undefined): SendMailOptions {
+function mailOptions(message: OutboundMessage, signal: AbortSignal | undefined, eightBit: boolean): SendMailOptions {
   const { from } = message;
   const envelope = { from: from.address, to: [...message.to, ...(message.cc ?? []), ...(message.bcc ?? [])] };
   // Pass-through: the bytes as the door received them, with the pipeline's edits already made;
   // BODY=8BITMIME when they hold 8-bit bytes (and the server takes it).
-  if (message.raw) return { envelope: { ...envelope, ...(hasEightBit(message.raw) ? { use8BitMime: true } : {}) }, raw: message.raw, ...(signal ? { signal } : {}) };
+  if (message.raw) return { envelope: { ...envelope, ...(eightBit ? { use8BitMime: true } : {}) }, raw: message.raw, ...(signal ? { signal } : {}) };
   return {
     ...composeOptions(message),
     // Explicit envelope: the identity's address as sender; bcc only here, never in a header.
