@@ -1,6 +1,6 @@
 // The layering of src/, checked in `npm run lint` (ARCHITECTURE.md draws it):
 //
-//   api, mail  <-  kube, providers  <-  routing  <-  controller | endpoint  <-  main.ts
+//   api, mail  <-  kube, providers, store  <-  routing  <-  controller | endpoint  <-  main.ts
 //
 // Each rule's comment is what `npm run lint` prints when it breaks.
 const others = (...allowed) => `^src/(?!(?:${allowed.join("|")})/)`;
@@ -42,6 +42,13 @@ export default {
       comment: 'src/providers/ talks to mail servers and provider APIs and knows nothing of Kubernetes, routing, reconciling or the doors.',
       from: { path: '^src/providers/' },
       to: { path: others('providers', 'mail') },
+    },
+    {
+      name: 'store-knows-only-the-api',
+      severity: 'error',
+      comment: 'src/store/ keeps what replicas share (idempotency, rate limits, the queue) in memory or Redis: it may use src/api/ only.',
+      from: { path: '^src/store/' },
+      to: { path: others('store', 'api') },
     },
     {
       name: 'routing-knows-no-reconciler-or-door',

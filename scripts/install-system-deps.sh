@@ -12,7 +12,7 @@
 # so it never holds port 25 or a queue the tests might confuse with theirs.
 set -euo pipefail
 
-packages=(postfix openssl prometheus dnsmasq-base python3-dkim python3-dnspython python3-nacl)
+packages=(postfix openssl prometheus dnsmasq-base redis-server python3-dkim python3-dnspython python3-nacl)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -38,6 +38,9 @@ export interface Config {
   drainDelayMs: number;
   /** DNS servers (host:port) for SendingDomain checks; empty: the system resolver. */
   dnsServers: string[];
+  /** The shared store; absent: in memory (one replica's state, no Queued delivery). */
+  redis?: { url: string; username?: string; password?: string; caFile?: string };
+  queue: { concurrency: number; minRetryMs: number; maxRetryMs: number; lockDurationMs: number };
 }
 
 const options = {
@@ -77,6 +80,16 @@ const options = {
   'http-max-connections': { type: 'string', help: 'connections the HTTP door holds at once (default 1024)' },
   'drain-delay': { type: 'string', help: 'on SIGTERM, how long /readyz fails before the doors stop taking work (default 2s)' },
   'dns-server': { type: 'string', help: 'comma-separated DNS servers (ip or ip:port) for SendingDomain checks; default: the system resolver' },
+  'redis-url': {
+    type: 'string',
+    help: 'Valkey/Redis for shared idempotency keys, rate limits and Queued delivery: redis://host:6379/0 or rediss:// ' +
+      '(password in $POSTMASTER_REDIS_PASSWORD, ACL user in $POSTMASTER_REDIS_USERNAME); default: in memory, this replica only',
+  },
+  'redis-tls-ca-file': { type: 'string', help: 'PEM CA bundle for a rediss:// store with a private CA' },
+  'queue-concurrency': { type: 'string', help: 'queued messages this replica sends at once (default 16)' },
+  'queue-retry-min': { type: 'string', help: 'first retry of a deferred queued message after this long, doubling (default 30s)' },
+  'queue-retry-max': { type: 'string', help: 'longest wait between retries of a queued message (default 10m)' },
+  'queue-lock-duration': { type: 'string', help: "a dead replica's queued messages are taken over after about 1.5 times this (default 30s)" },
   help: { type: 'boolean', help: 'print this help' },
 } as const;
 
@@ -171,7 +184,24 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config | 'he
     authOutageGraceMs: dur('auth-outage-grace', '5m'),
     httpMaxConnections: int('http-max-connections', 1024, 1, 1_000_000),
     dnsServers: dnsServers(get('dns-server')),
+    queue: {
+      concurrency: int('queue-concurrency', 16, 1, 1024),
+      minRetryMs: dur('queue-retry-min', '30s'),
+      maxRetryMs: dur('queue-retry-max', '10m'),
+      lockDurationMs: dur('queue-lock-duration', '30s'),
+    },
   };
+  const redisUrl = get('redis-url');
+  if (redisUrl) {
+    // Never echo the URL whole: it may carry a password.
+    if (!/^rediss?:\/\//.test(redisUrl) || !URL.canParse(redisUrl)) throw new ConfigError(`--redis-url: "${redisUrl.replace(/\/\/[^@/]*@/, '//***@')}" is not a redis:// or rediss:// URL`);
+    config.redis = { url: redisUrl };
+    if (env.POSTMASTER_REDIS_USERNAME) config.redis.username = env.POSTMASTER_REDIS_USERNAME;
+    if (env.POSTMASTER_REDIS_PASSWORD) config.redis.password = env.POSTMASTER_REDIS_PASSWORD;
+    const ca = get('redis-tls-ca-file');
+    if (ca) config.redis.caFile = ca;
+  }
+  if (config.queue.minRetryMs > config.queue.maxRetryMs) throw new ConfigError('--queue-retry-min must not be longer than --queue-retry-max');
   config.maxMessageBytes = int('max-message-bytes', 15 * 1024 * 1024, 1024, 100 * 1024 * 1024);
   config.drainDelayMs = dur('drain-delay', '2s');
   const cert = get('smtp-tls-cert');

@@ -20,6 +20,7 @@ import { configureIdentityEndpoints } from './providers/oauth2/endpoints.ts';
 import { createTxtLookup } from './providers/dkim/dns.ts';
 import { createConnectionTester } from './providers/tester.ts';
 import { ClusterCache } from './routing/cache.ts';
+import { memoryStore, redisStore } from './store/store.ts';
 
 function configure(): Config {
   try {
@@ -61,6 +62,8 @@ const endpointAddress = {
   smtpPort: 2525,
 };
 const routing = { apiBaseUrls: config.apiBaseUrls };
+// What replicas share: in memory (this replica only), or Valkey/Redis with --redis-url.
+const store = config.redis ? redisStore({ ...config.redis, log: root.child({ component: 'store' }) }) : memoryStore();
 const cache = new ClusterCache(client, { namespaces: config.namespaces, resyncMs: config.resyncMs, watchTimeoutSeconds: 300 }, controllerLog);
 const controller = new Controller({
   client,
@@ -68,6 +71,7 @@ const controller = new Controller({
   options: {
     queue: { workers: config.workers, baseRetryMs: 1000, maxRetryMs: 5 * 60_000 },
     routing,
+    store,
   },
   tester: config.connectionTests
     ? createConnectionTester({ maxConcurrent: config.maxConcurrentTests, stepTimeoutMs: config.checkStepTimeoutMs })
@@ -82,7 +86,22 @@ const controller = new Controller({
 // The send endpoint: every replica serves it from its own caches.
 const directory = createDirectory(cache, routing);
 // The doors and the pipeline name their own component.
-const pipeline = createPipeline({ client, directory, log: root, metrics, authOutageGraceMs: config.authOutageGraceMs });
+const pipeline = createPipeline({
+  client,
+  directory,
+  log: root,
+  metrics,
+  authOutageGraceMs: config.authOutageGraceMs,
+  store,
+  queue: { ...config.queue, reportingMta: endpointAddress.service },
+  // One Warning per identity and outcome, aggregated by the recorder (count, lastTimestamp), not one per message.
+  onFinal: ({ namespace, identity, state }) => {
+    const obj = cache.senderIdentity(namespace, identity);
+    if (!obj) return;
+    const [reason, what] = state === 'bounced' ? ['MessagesBounced', 'bounced: an upstream refused them for good'] : ['MessagesExpired', 'expired before they could be delivered'];
+    recorder.post(obj, 'Warning', reason, `Queued messages sent as this identity ${what}. GET /v1/messages/{id} shows each one's last reply.`);
+  },
+});
 const httpDoor = createHttpDoor({
   pipeline,
   log: root,
@@ -115,6 +134,11 @@ const health = await startHealthServer(
 );
 await httpDoor.listen(config.httpPort, config.bindAddress);
 await smtpDoor.listen();
+// Queue workers resolve identities from the caches: they start once those are synced.
+void (async () => {
+  while (!cache.hasSynced() && !draining) await sleep(100);
+  if (!draining) pipeline.startWorkers();
+})();
 log.info(
   { healthPort: config.healthPort, httpPort: config.httpPort, smtpPort: config.smtpPort, namespaces: config.namespaces.length ? config.namespaces : 'all' },
   'postmaster started',

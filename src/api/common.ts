@@ -54,14 +54,14 @@ export const hostName = (what: string) =>
 export const port = (what: string) => integer(what, { minimum: 1, maximum: 65535, format: 'int32' });
 
 /** Go-style duration as Flux uses it: 30s, 10m, 1h30m. */
-export const duration = (what: string, fallback: string, min = '30s') =>
+export const duration = (what: string, fallback: string, min = '30s', max = '24h') =>
   string(what, {
     default: fallback,
     maxLength: 32,
     pattern: '^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$',
     'x-kubernetes-validations': [
       { rule: `duration(self) >= duration('${min}')`, message: `must be at least ${min}` },
-      { rule: `duration(self) <= duration('24h')`, message: 'must be at most 24h' },
+      { rule: `duration(self) <= duration('${max}')`, message: `must be at most ${max}` },
     ],
   });
 

@@ -158,6 +158,34 @@ export const emailServerSpec = object(
       },
     ),
     rateLimit: rateLimit('Limit on mail sent through this server, to protect the upstream.'),
+    delivery: object(
+      'How the send endpoint hands mail to this server. Direct: the doors answer once the upstream accepted the message ' +
+        '(a failure is the caller\'s to retry). Queued: the doors answer once the message is stored in the shared store ' +
+        '(the operator runs with --redis-url), and every replica delivers from the queue, retrying temporary failures ' +
+        'until expireAfter.',
+      {
+        mode: enumOf(['Direct', 'Queued'] as const, 'Direct or Queued. Defaults to Direct.', { default: 'Direct' }),
+        expireAfter: duration(
+          'Queued: how long a message is retried before it expires (1m to 120h, i.e. 5 days). Defaults to 24h.',
+          '24h',
+          '1m',
+          '120h',
+        ),
+        bounceTo: emailAddress(
+          'Queued: where a delivery status notification (RFC 3464) goes when a message bounces or expires, sent through this server.',
+        ),
+      },
+      [],
+      {
+        'x-kubernetes-validations': [
+          {
+            rule: "(has(self.mode) && self.mode == 'Queued') || (!has(self.bounceTo))",
+            message: 'bounceTo is only used with mode Queued',
+            fieldPath: '.bounceTo',
+          },
+        ],
+      },
+    ),
     testRecipient: emailAddress('Where a requested test message goes when the annotation names no address.'),
     checkInterval: duration('How often the connection tests repeat. Defaults to 10m.', '10m'),
   },

@@ -16,6 +16,8 @@ import { CONNECTED, type ReconcileContext, type ReconcileOutput } from './smtpta
 import { observe } from './tester.ts';
 import { handleTestMessage } from './testmessage.ts';
 import { defaultForObservation, inUseProtection, MAX_NAMES } from './usage.ts';
+import { deliveryObservation } from './delivery.ts';
+import type { StateStore } from '../store/store.ts';
 
 export const FALLBACK_CONNECTED = 'FallbackConnected';
 export const INCOMING_CONNECTED = 'IncomingConnected';
@@ -51,6 +53,7 @@ export async function reconcileEmailServer(
   server: EmailServer,
   ctx: ReconcileContext,
   opts: RoutingOptions,
+  store?: Pick<StateStore, 'status'>,
 ): Promise<ReconcileOutput<EmailServerStatus>> {
   const { metadata: meta, spec } = server;
   const ns = meta.namespace;
@@ -120,6 +123,7 @@ export async function reconcileEmailServer(
   }
 
   if (fallbackName) observations.push(targetObservation(FALLBACK_CONNECTED, ctx.world, ns, fallbackName, false));
+  observations.push(deliveryObservation(spec.delivery?.mode ?? 'Direct', store?.status()));
 
   if (spec.incoming) {
     const incoming = spec.incoming;

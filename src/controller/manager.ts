@@ -27,10 +27,13 @@ import { reconcileSenderIdentity } from './senderidentity.ts';
 import { reconcileSendingDomain } from './sendingdomain.ts';
 import { reconcileSmtpTarget, type ReconcileContext, type ReconcileOutput } from './smtptarget.ts';
 import { TestCache } from './tester.ts';
+import type { StateStore } from '../store/store.ts';
 
 export interface ControllerOptions {
   queue: QueueOptions;
   routing: RoutingOptions;
+  /** The send endpoint's state store: Queued EmailServers report it in DeliveryReady. Default: in memory. */
+  store?: Pick<StateStore, 'status' | 'onChange'>;
 }
 
 export interface ControllerHooks {
@@ -151,6 +154,12 @@ export class Controller {
         if (moved && kind === 'EmailServer') this.enqueueSoon(usedTargets([obj as EmailServer, old as EmailServer | undefined]));
       });
     }
+    // The store coming or going changes what Queued servers can promise.
+    this.opts.store?.onChange(() => {
+      for (const server of this.cache.emailServerInformer.list()) {
+        if (server.spec.delivery?.mode === 'Queued') this.queue?.add(queueKey('EmailServer', server));
+      }
+    });
     this.cache.onSecretChange((event, secret, old) => {
       if (event === 'update' && JSON.stringify(secret.data) === JSON.stringify(old?.data)) return;
       this.enqueue(this.deps.dependents(refKey.secret(secret.metadata.namespace ?? '', secret.metadata.name)));
@@ -223,7 +232,7 @@ export class Controller {
       case 'SmtpTarget':
         return reconcileSmtpTarget(obj as SmtpTarget, ctx);
       case 'EmailServer':
-        return reconcileEmailServer(obj as EmailServer, ctx, this.opts.routing);
+        return reconcileEmailServer(obj as EmailServer, ctx, this.opts.routing, this.opts.store);
       case 'SendingDomain':
         return reconcileSendingDomain(obj as SendingDomain, ctx, { dns: this.dns, createSecret: (s) => this.createSecret(s) });
       case 'SenderIdentity': {

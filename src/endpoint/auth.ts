@@ -8,7 +8,7 @@
 // last answer, never past the token's expiry; denials and new callers are never guessed.
 import type { KubeClient } from '../kube/rest.ts';
 import { authUnavailable, forbidden, unauthenticated } from './errors.ts';
-import { sha256 } from './idempotency.ts';
+import { sha256 } from '../store/hash.ts';
 import type { Caller } from './types.ts';
 
 export const AUDIENCE = 'postmaster';

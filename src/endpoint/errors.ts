@@ -13,6 +13,9 @@ export const ErrorCode = {
   PayloadTooLarge: 'POSTMASTER_PAYLOAD_TOO_LARGE',
   RateLimited: 'POSTMASTER_RATE_LIMITED',
   IdempotencyKeyReused: 'POSTMASTER_IDEMPOTENCY_KEY_REUSED',
+  IdempotencyKeyInUse: 'POSTMASTER_IDEMPOTENCY_KEY_IN_USE',
+  QueueUnavailable: 'POSTMASTER_QUEUE_UNAVAILABLE',
+  MessageNotFound: 'POSTMASTER_MESSAGE_NOT_FOUND',
   UpstreamRejected: 'POSTMASTER_UPSTREAM_REJECTED',
   UpstreamUnavailable: 'POSTMASTER_UPSTREAM_UNAVAILABLE',
   UpstreamMisconfigured: 'POSTMASTER_UPSTREAM_MISCONFIGURED',
@@ -163,6 +166,44 @@ export function idempotencyKeyReused(): EndpointError {
   return new EndpointError(
     'Idempotency-Key was already used with a different request; use a new key for a new message.',
     { code: ErrorCode.IdempotencyKeyReused, statusCode: 422, smtpCode: 554, smtpEnhanced: '5.5.0', field: 'Idempotency-Key' },
+  );
+}
+
+/** Another request with this key is still being sent (by any replica): its outcome is not known yet. */
+export function idempotencyKeyInUse(retryAfterSeconds: number): EndpointError {
+  return new EndpointError(
+    'A request with this Idempotency-Key is still being processed; retry after it finished to get its result.',
+    {
+      code: ErrorCode.IdempotencyKeyInUse,
+      statusCode: 409,
+      smtpCode: 451,
+      smtpEnhanced: '4.5.0',
+      field: 'Idempotency-Key',
+      retryAfterSeconds,
+    },
+  );
+}
+
+/**
+ * The identity's EmailServer delivers Queued, and the message cannot be stored
+ * now (no durable store configured, or the store unreachable): nothing was accepted.
+ */
+export function queueUnavailable(message: string, retryAfterSeconds: number, cause?: unknown): EndpointError {
+  return new EndpointError(`${message} Nothing was accepted.`, {
+    code: ErrorCode.QueueUnavailable,
+    statusCode: 503,
+    smtpCode: 451,
+    smtpEnhanced: '4.3.0',
+    retryAfterSeconds,
+    cause,
+  });
+}
+
+/** GET /v1/messages/{id}: no queued message by that id that this caller may read. */
+export function messageNotFound(id: string): EndpointError {
+  return new EndpointError(
+    `No queued message "${id}" that you may read (records are kept for 24 hours; messages sent Direct have none).`,
+    { code: ErrorCode.MessageNotFound, statusCode: 404, smtpCode: 550 },
   );
 }
 

@@ -21,7 +21,8 @@ import { DEFAULT_LIMITS, type MessageLimits } from './limits.ts';
 import { messageFromBody } from './message.ts';
 import { openApiDocument } from './openapi.ts';
 import { checkRequestShape, type SendMessageResponse } from './schema.ts';
-import type { Pipeline, SendOutcome } from './types.ts';
+import type { QueuedMessageResponse } from './queue-schema.ts';
+import type { DeliveredOutcome, Pipeline, QueuedOutcome } from './types.ts';
 
 export const MESSAGES_PATH = '/v1/messages';
 /** Attachments (10 MiB decoded, about 13.4 MiB as base64) plus text and html. */
@@ -77,7 +78,8 @@ export function createHttpDoor(opts: HttpDoorOptions) {
   });
   app.setNotFoundHandler((req, reply) => {
     const path = req.url.split('?')[0];
-    const allow = path === MESSAGES_PATH ? 'POST' : path === '/openapi.json' ? 'GET, HEAD' : undefined;
+    const allow =
+      path === MESSAGES_PATH ? 'POST' : path === '/openapi.json' || path?.startsWith(`${MESSAGES_PATH}/`) ? 'GET, HEAD' : undefined;
     if (allow) reply.header('Allow', allow);
     // TRACE would echo the request, Authorization included: refused everywhere.
     if (allow || req.method === 'TRACE') return sendError(reply, methodNotAllowed(req.method, req.url, allow ?? 'POST /v1/messages'));
@@ -103,7 +105,18 @@ export function createHttpDoor(opts: HttpDoorOptions) {
       ...(idempotencyKey !== undefined ? { idempotencyKey } : {}),
     });
     reply.header('Cache-Control', 'no-store');
+    if (outcome.queued) {
+      reply.header('Location', `${MESSAGES_PATH}/${outcome.id}`);
+      return reply.code(202).send(queuedBody(outcome));
+    }
     return reply.code(200).send(responseBody(outcome));
+  });
+
+  app.get<{ Params: { id: string } }>(`${MESSAGES_PATH}/:id`, async (req, reply) => {
+    const caller = await pipeline.authenticateToken(bearerToken(req.headers.authorization));
+    const status = await pipeline.messageStatus(caller, req.params.id);
+    reply.header('Cache-Control', 'no-store');
+    return reply.code(200).send(status);
   });
 
   return {
@@ -150,7 +163,12 @@ function headerValue(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v.join(', ') : v;
 }
 
-function responseBody(o: SendOutcome): SendMessageResponse {
+function queuedBody(o: QueuedOutcome): QueuedMessageResponse {
+  const { namespace, name } = o.server;
+  return { id: o.id, state: 'queued', messageIdHeader: o.messageIdHeader, server: { namespace, name }, expiresAt: o.expiresAt, statusUrl: `${MESSAGES_PATH}/${o.id}` };
+}
+
+function responseBody(o: DeliveredOutcome): SendMessageResponse {
   const body: SendMessageResponse = {
     id: o.id ?? '',
     messageId: o.messageId,

@@ -1,36 +1,37 @@
 // The delivery pipeline both doors call: check the message, find the identity in
 // the caller's namespace, check who may send as it, honour the Idempotency-Key,
-// apply rate limits, set From/Reply-To, and send — through the server's fallback
-// SmtpTarget when its provider API cannot take the message now. It resolves only
-// once an upstream accepted the message; every failure is an EndpointError.
+// then either deliver now (Direct: rate limits, then delivery.ts, resolving once
+// an upstream accepted) or store it for the queue (Queued: resolving once the
+// shared store has it). Every failure is an EndpointError.
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
 import { errorText } from '../kube/informer.ts';
-import { SendError, type OutboundMessage, type SendResult, type SenderRoute } from '../providers/types.ts';
 import type { ResolvedIdentity } from '../routing/identity.ts';
+import { fingerprint } from '../store/hash.ts';
+import { memoryStore, type StateStore } from '../store/store.ts';
+import { IdempotencyBusy, IdempotencyConflict } from '../store/types.ts';
 import { Authenticator, type KubeRequester, type ReviewedCaller } from './auth.ts';
+import { createDeliver, limitsFor, messageIdFor } from './delivery.ts';
 import {
   draining as drainingError,
   EndpointError,
   forbidden,
   identityNotFound,
-  identityNotReady,
+  idempotencyKeyInUse,
+  idempotencyKeyReused,
   internalError,
   isEndpointError,
   invalidRequest,
+  messageNotFound,
+  queueUnavailable,
   rateLimited,
-  upstreamMisconfigured,
-  upstreamOutcomeUnknown,
-  upstreamRejected,
-  upstreamUnavailable,
 } from './errors.ts';
-import { fingerprint, IdempotencyStore, sha256, type IdempotencyOptions } from './idempotency.ts';
 import { DEFAULT_LIMITS, type MessageLimits } from './limits.ts';
-import { checkMailbox, checkMessage } from './message.ts';
+import { checkMessage } from './message.ts';
 import { endpointMetrics, type EndpointMetrics } from './metrics.ts';
-import { relayedMessage, rfc5322Date } from './pass-through.ts';
-import { RateLimiter } from './ratelimit.ts';
+import { createQueuedDelivery, isQueued, messageStatus, type FinalState, type QueuedJob } from './queued.ts';
+import { queueMetrics } from './queue-metrics.ts';
 import { TransportCache, type TransportFactory } from './transports.ts';
 import type { Caller, Directory, Pipeline, SendOutcome, SendRequest, SubmittedMessage } from './types.ts';
 
@@ -50,20 +51,38 @@ export interface PipelineOptions {
   /** Builds transports; default: the providers' SMTP, SendGrid and SparkPost transports. */
   createTransport?: TransportFactory;
   limits?: MessageLimits;
-  idempotency?: IdempotencyOptions;
+  /** Idempotency records, rate limits and the queue. Default: in memory (this replica only, no queue). */
+  store?: StateStore;
+  queue?: QueueSettings;
+  /** A queued message bounced or expired (for an aggregated Warning event on its identity). */
+  onFinal?: (f: { namespace: string; identity: string; state: FinalState; id: string; reason: string }) => void;
   now?: () => number;
 }
 
+export interface QueueSettings {
+  /** Queue workers of this replica. Default 16. */
+  concurrency?: number;
+  /** First retry of a deferred message after this long, doubling to maxRetryMs. Defaults 30 s and 10 min. */
+  minRetryMs?: number;
+  maxRetryMs?: number;
+  /** How long an active job's lock lives: a dead replica's jobs are picked up after about 1.5 times this. Default 30 s. */
+  lockDurationMs?: number;
+  /** How often the queue gauges are sampled. Default 15 s. */
+  sampleMs?: number;
+  /** Where DSNs say they come from. */
+  reportingMta?: string;
+}
+
 export interface DeliveryPipeline extends Pipeline {
+  /** Starts this replica's queue workers (with a durable store) and the store's gauges. */
+  startWorkers(): void;
   /** True once drain() was called: new sends are refused with 503 (SMTP 421). */
   readonly draining: boolean;
   /** Refuses new sends and resolves when the ones in flight have finished. */
   drain(): Promise<void>;
-  /** drain(), then closes every transport. */
+  /** drain(), then stops the queue workers (they finish what they are sending) and closes every transport. */
   close(): Promise<void>;
 }
-
-type Route = 'primary' | 'fallback';
 
 const OBJECT_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 
@@ -79,13 +98,31 @@ export function createPipeline(opts: PipelineOptions): DeliveryPipeline {
   });
   const limits = opts.limits ?? DEFAULT_LIMITS;
   const now = opts.now ?? Date.now;
-  const limiter = new RateLimiter(opts.now ? { now: opts.now } : {});
-  const idempotency = new IdempotencyStore<SendOutcome>({ ...(opts.now ? { now: opts.now } : {}), ...opts.idempotency });
+  const store = opts.store ?? memoryStore(opts.now ? { now: opts.now } : {});
+  const registry = opts.metrics?.registry ?? new Registry();
+  const qmetrics = queueMetrics(registry);
   const transports = new TransportCache({
     ...(opts.createTransport ? { create: opts.createTransport } : {}),
     ...(opts.now ? { now: opts.now } : {}),
     onCloseError: (err) => log.warn({ err: errorText(err) }, 'closing a transport failed'),
   });
+  const deliver = createDeliver({ transports, metrics, log, now });
+  const q = opts.queue ?? {};
+  const queued = createQueuedDelivery({
+    queue: store.queue<QueuedJob>(),
+    storeStatus: () => store.status(),
+    directory: opts.directory,
+    deliver,
+    rateLimits: store.rateLimits,
+    metrics: qmetrics,
+    log: log.child({ component: 'delivery-queue' }),
+    now,
+    minRetryMs: q.minRetryMs ?? 30_000,
+    maxRetryMs: q.maxRetryMs ?? 10 * 60_000,
+    reportingMta: q.reportingMta ?? 'postmaster',
+    ...(opts.onFinal ? { onFinal: opts.onFinal } : {}),
+  });
+  let sampler: NodeJS.Timeout | undefined;
   let inFlight = 0;
   let isDraining = false;
   let idle: (() => void)[] = [];
@@ -94,6 +131,31 @@ export function createPipeline(opts: PipelineOptions): DeliveryPipeline {
     metrics.refused.inc({ door, code: err.code });
     return err;
   };
+
+  async function sample(): Promise<void> {
+    const status = store.status();
+    qmetrics.storeUp.set(status.up ? 1 : 0);
+    qmetrics.storeInfo.reset();
+    qmetrics.storeInfo.set({ store: status.store, appendonly: status.appendonly }, 1);
+    const queue = store.queue<QueuedJob>();
+    if (!queue || !status.up) return;
+    try {
+      const c = await queue.counts();
+      qmetrics.messages.set({ state: 'queued' }, c.queued);
+      qmetrics.messages.set({ state: 'deferred' }, c.deferred);
+      qmetrics.messages.set({ state: 'sending' }, c.sending);
+      qmetrics.oldestAge.set(c.oldestAgeSeconds);
+    } catch {
+      // The store went away between the check and the counts: the next sample tells.
+    }
+  }
+
+  /** Direct: this replica's transports deliver now, within the rate limits. */
+  async function direct(id: string, message: SubmittedMessage, resolved: ResolvedIdentity): Promise<SendOutcome> {
+    const taken = await store.rateLimits.take(limitsFor(resolved));
+    if (!taken.ok) throw rateLimited(taken.what, taken.retryAfterSeconds);
+    return deliver(id, message, resolved);
+  }
 
   async function authorize(caller: Caller, resolved: ResolvedIdentity): Promise<void> {
     const { namespace, name } = resolved.identity.metadata;
@@ -106,110 +168,13 @@ export function createPipeline(opts: PipelineOptions): DeliveryPipeline {
     await auth.authorize(caller as ReviewedCaller, namespace, name);
   }
 
-  /** Sends through one route; records latency and upstream errors. */
-  async function attempt(route: Route, slot: string, target: SenderRoute, message: OutboundMessage): Promise<SendResult> {
-    const lease = transports.acquire(slot, target);
-    const started = performance.now();
-    try {
-      const result = await lease.transport.send(forProvider(message, target.provider));
-      metrics.sendDuration.observe({ provider: target.provider, route, result: 'accepted' }, (performance.now() - started) / 1000);
-      return result;
-    } catch (err) {
-      const e = asSendError(err);
-      metrics.sendDuration.observe({ provider: target.provider, route, result: e.permanent ? 'rejected' : 'failed' }, (performance.now() - started) / 1000);
-      metrics.upstreamErrors.inc({ provider: target.provider, route, reason: e.reason });
-      if (!(err instanceof SendError)) log.error({ err: errorText(err), provider: target.provider, route }, 'transport failed unexpectedly');
-      throw e;
-    } finally {
-      lease.release();
+  /** authorize() by name: the identity may be gone (a status read must still be checked). */
+  async function authorizeName(caller: Caller, name: string): Promise<void> {
+    if (caller.boundIdentity !== undefined) {
+      if (caller.boundIdentity === name) return;
+      throw forbidden('These SMTP credentials belong to another SenderIdentity.');
     }
-  }
-
-  /**
-   * The Message-ID to send with: the caller's; else, with an Idempotency-Key, one
-   * derived from it, so a retry after an unknown outcome can be deduplicated by receivers.
-   */
-  function messageIdFor(message: SubmittedMessage, identityEmail: string, stableKey: string | undefined): string {
-    if (message.messageId) return message.messageId;
-    const domain = identityEmail.slice(identityEmail.lastIndexOf('@') + 1);
-    const left = stableKey === undefined ? randomUUID().replace(/-/g, '') : sha256(stableKey).slice(0, 32);
-    return `<${left}.postmaster@${domain}>`;
-  }
-
-  async function deliver(id: string, message: SubmittedMessage, resolved: ResolvedIdentity, stableKey?: string): Promise<SendOutcome> {
-    const { identity } = resolved;
-    const ns = identity.metadata.namespace;
-    const name = identity.metadata.name;
-    if (!resolved.ready) throw identityNotReady(ns, name, resolved.reason ?? 'NotReady', resolved.message);
-    const server = resolved.server;
-    if (!server || !resolved.primary) {
-      throw identityNotReady(ns, name, 'RouteUnavailable', 'its EmailServer, or a Secret it needs, cannot be resolved right now.');
-    }
-    const serverRef = { namespace: server.metadata.namespace, name: server.metadata.name };
-    const serverKey = `${serverRef.namespace}/${serverRef.name}`;
-    const taken = limiter.take([
-      { key: `server/${serverKey}`, what: `EmailServer "${serverKey}"`, limit: server.spec.rateLimit },
-      { key: `identity/${ns}/${name}`, what: `SenderIdentity "${ns}/${name}"`, limit: identity.spec.rateLimit },
-    ]);
-    if (!taken.ok) throw rateLimited(taken.what, taken.retryAfterSeconds);
-
-    // The door's Received value goes into the passed-through bytes only, not onto the outbound fields.
-    const { received, ...fields } = message;
-    const outbound: OutboundMessage = {
-      ...fields,
-      from: identity.spec.displayName ? { name: identity.spec.displayName, address: identity.spec.email } : { address: identity.spec.email },
-      messageId: messageIdFor(message, identity.spec.email, stableKey),
-    };
-    // The SendingDomain's keys, from the routing layer: the SMTP transport signs the bytes it sends.
-    if (resolved.dkim) outbound.dkim = resolved.dkim;
-    // A caller trusted to write the body may name where replies go (ticket systems do);
-    // otherwise the identity's, then the server's.
-    const defaultReplyTo = identity.spec.replyTo ?? server.spec.replyTo;
-    const replyTo = message.replyTo ?? defaultReplyTo;
-    if (replyTo) outbound.replyTo = replyTo;
-    else delete outbound.replyTo;
-    if (message.raw) {
-      // A relay, not a rewriter: the client's bytes with only the policy's edits.
-      const at = new Date(now());
-      outbound.raw = relayedMessage(message.raw, {
-        from: outbound.from,
-        ...(defaultReplyTo ? { replyTo: defaultReplyTo } : {}),
-        messageId: outbound.messageId!,
-        received: received ?? `by postmaster id ${id}; ${rfc5322Date(at)}`,
-        now: at,
-      });
-    }
-
-    const done = (route: Route, target: SenderRoute, result: SendResult): SendOutcome => {
-      const outcome: SendOutcome = { id, messageId: result.messageId, server: serverRef, provider: target.provider, route };
-      // SparkPost chooses its own Message-ID; SMTP and SendGrid carry ours.
-      if (target.provider !== 'SparkPost') outcome.messageIdHeader = outbound.messageId!;
-      if (result.response !== undefined) outcome.response = result.response;
-      return outcome;
-    };
-    const primary = resolved.primary;
-    try {
-      return done('primary', primary, await attempt('primary', `${serverKey}/primary`, primary, outbound));
-    } catch (err) {
-      const first = err as SendError;
-      const fallback = resolved.fallback;
-      // It may have been delivered: a fallback (or a quiet retry) could deliver it twice.
-      if (first.outcomeUnknown) throw upstreamOutcomeUnknown(`${primary.provider}: ${first.message}`, first);
-      if (first.permanent) throw refusedFor(primary.provider, first);
-      if (primary.provider === 'SMTP' || !fallback) {
-        throw upstreamUnavailable(`${primary.provider} could not take the message now, nothing was sent: ${first.message}`, first.retryAfterSeconds, first);
-      }
-      log.warn({ id, server: serverKey, provider: primary.provider, reason: first.reason, err: first.message }, 'provider API failed; trying the fallback SmtpTarget');
-      try {
-        return done('fallback', fallback, await attempt('fallback', `${serverKey}/fallback`, fallback, outbound));
-      } catch (err2) {
-        const second = err2 as SendError;
-        if (second.outcomeUnknown) throw upstreamOutcomeUnknown(`The fallback SmtpTarget: ${second.message}`, second);
-        const both = `${primary.provider} could not take the message (${first.message}), nor could the fallback SmtpTarget (${second.message})`;
-        if (second.permanent) throw upstreamRejected(`${both}.`, second);
-        throw upstreamUnavailable(`${both}; nothing was sent.`, second.retryAfterSeconds ?? first.retryAfterSeconds, second);
-      }
-    }
+    await auth.authorize(caller as ReviewedCaller, caller.namespace, name);
   }
 
   async function send(request: SendRequest): Promise<SendOutcome> {
@@ -230,36 +195,31 @@ export function createPipeline(opts: PipelineOptions): DeliveryPipeline {
       if (!resolved) throw identityNotFound(caller.namespace, request.sender);
       await authorize(caller, resolved);
       const found = resolved;
+      const scope = `${caller.namespace}\u0000${caller.username}`;
+      const key = request.idempotencyKey;
+      // Fixed before the first attempt: every retry (and a replay) carries the same Message-ID.
+      const stable = key === undefined ? undefined : `${scope}\u0000${key}`;
+      const submitted = { ...message, messageId: messageIdFor(message, found.identity.spec.email, stable) };
+      const once = () => (isQueued(found.server) ? queued.accept(id, submitted, found, caller.username) : direct(id, submitted, found));
       let outcome: SendOutcome;
-      if (request.idempotencyKey === undefined) {
-        outcome = await deliver(id, message, found);
+      if (key === undefined) {
+        outcome = await once();
       } else {
-        const run = await idempotency.run(
-          `${caller.namespace}\u0000${caller.username}`,
-          request.idempotencyKey,
-          fingerprint({ sender: request.sender, message }),
-          () => deliver(id, message, found, `${caller.namespace}\u0000${caller.username}\u0000${request.idempotencyKey}`),
-        );
+        const run = await idempotently(scope, key, fingerprint({ sender: request.sender, message }), once);
         if (run.replayed) metrics.replays.inc({ door });
         outcome = run.result;
       }
-      count(door, found, outcome.provider, outcome.route, 'sent');
-      log.info(
-        {
-          id: outcome.id,
-          door,
-          caller: caller.username,
-          namespace: found.identity.metadata.namespace,
-          identity: found.identity.metadata.name,
-          server: `${outcome.server.namespace}/${outcome.server.name}`,
-          provider: outcome.provider,
-          route: outcome.route,
-          messageId: outcome.messageId,
-          recipients: message.to.length + (message.cc?.length ?? 0) + (message.bcc?.length ?? 0),
-          ms: Math.round(performance.now() - started),
-        },
-        'message accepted upstream',
-      );
+      const recipients = message.to.length + (message.cc?.length ?? 0) + (message.bcc?.length ?? 0);
+      const fields = { id: outcome.id, door, caller: caller.username, namespace: found.identity.metadata.namespace, identity: found.identity.metadata.name };
+      const server = `${outcome.server.namespace}/${outcome.server.name}`;
+      const ms = Math.round(performance.now() - started);
+      if (outcome.queued) {
+        count(door, found, found.primary?.provider ?? '', '', 'queued');
+        log.info({ ...fields, server, messageId: outcome.messageIdHeader, recipients, ms }, 'message queued');
+      } else {
+        count(door, found, outcome.provider, outcome.route, 'sent');
+        log.info({ ...fields, server, provider: outcome.provider, route: outcome.route, messageId: outcome.messageId, recipients, ms }, 'message accepted upstream');
+      }
       return outcome;
     } catch (err) {
       const e = isEndpointError(err) ? err : internalError(err);
@@ -279,6 +239,17 @@ export function createPipeline(opts: PipelineOptions): DeliveryPipeline {
     }
   }
 
+  /** The store's idempotency records, with their refusals in the endpoint's catalogue. */
+  async function idempotently(scope: string, key: string, print: string, attempt: () => Promise<SendOutcome>) {
+    try {
+      return await store.idempotency.run(scope, key, print, attempt);
+    } catch (err) {
+      if (err instanceof IdempotencyConflict) throw idempotencyKeyReused();
+      if (err instanceof IdempotencyBusy) throw idempotencyKeyInUse(err.retryAfterSeconds);
+      throw err;
+    }
+  }
+
   function count(door: string, r: ResolvedIdentity, provider: string, route: string, result: string): void {
     metrics.messages.inc({
       door,
@@ -287,7 +258,7 @@ export function createPipeline(opts: PipelineOptions): DeliveryPipeline {
       server: r.server ? `${r.server.metadata.namespace}/${r.server.metadata.name}` : '',
       provider,
       route,
-      result: result === 'sent' ? 'sent' : result.replace(/^POSTMASTER_/, '').toLowerCase(),
+      result: result === 'sent' || result === 'queued' ? result : result.replace(/^POSTMASTER_/, '').toLowerCase(),
     });
   }
 
@@ -315,6 +286,27 @@ export function createPipeline(opts: PipelineOptions): DeliveryPipeline {
         throw refuse('smtp', e);
       }
     },
+    async messageStatus(caller, id) {
+      try {
+        const found = /^[A-Za-z0-9._-]{1,128}$/.test(id) ? await queued.status(id) : undefined;
+        // Only the caller's namespace, and only callers who may send as the identity, learn it exists.
+        if (!found || found.job.namespace !== caller.namespace) throw messageNotFound(id);
+        await authorizeName(caller, found.job.identity).catch((err: unknown) => {
+          throw isEndpointError(err) && err.statusCode === 403 ? messageNotFound(id) : err;
+        });
+        return messageStatus(id, found.job, found.phase);
+      } catch (err) {
+        const e = isEndpointError(err) ? err : queueUnavailable(`The shared store (${store.status().description}) cannot answer now.`, 5, err);
+        throw refuse('http', e);
+      }
+    },
+    startWorkers() {
+      queued.start(q.concurrency ?? 16, q.lockDurationMs);
+      void sample();
+      sampler = setInterval(() => void sample(), q.sampleMs ?? 15_000);
+      sampler.unref();
+      store.onChange(() => void sample());
+    },
     get inFlight() {
       return inFlight;
     },
@@ -328,40 +320,11 @@ export function createPipeline(opts: PipelineOptions): DeliveryPipeline {
     },
     async close() {
       await pipeline.drain();
+      clearInterval(sampler);
+      // The queue's workers finish what they are sending; the rest stays queued for the other replicas.
+      await store.close();
       await transports.close();
     },
   };
   return pipeline;
-}
-
-/**
- * The provider APIs take bare addresses (their transports put each string in an
- * `email` field); SMTP keeps display names in the To and Cc headers.
- */
-function forProvider(message: OutboundMessage, provider: SenderRoute['provider']): OutboundMessage {
-  if (provider === 'SMTP') return message;
-  const bare = (list: string[] | undefined) => list?.map((m) => checkMailbox(m, 'to').address);
-  // The provider composes its own message and signs with its own domain authentication.
-  const { raw: _raw, dkim: _dkim, ...fields } = message;
-  const out: OutboundMessage = { ...fields, to: bare(message.to) ?? [] };
-  if (message.cc) out.cc = bare(message.cc)!;
-  if (message.bcc) out.bcc = bare(message.bcc)!;
-  return out;
-}
-
-/**
- * A permanent refusal: the message's fault (422), unless an API provider refused
- * our key or our sender (401/403), which is the EmailServer's (502).
- */
-function refusedFor(provider: SenderRoute['provider'], e: SendError): EndpointError {
-  if (provider !== 'SMTP' && (e.upstreamStatus === 401 || e.upstreamStatus === 403)) {
-    return upstreamMisconfigured(`${provider} refused the EmailServer's credentials or sender, nothing was sent: ${e.message}`, e);
-  }
-  return upstreamRejected(`${provider} refused the message: ${e.message}`, e);
-}
-
-function asSendError(err: unknown): SendError {
-  if (err instanceof SendError) return err;
-  // Something other than the transport contract: the outcome is unknown, so temporary.
-  return new SendError(`the transport failed: ${errorText(err)}`, { reason: 'TransportError', permanent: false, cause: err });
 }

@@ -192,13 +192,14 @@ export function createSmtpDoor(opts: SmtpDoorOptions): SmtpDoor {
         namespace: login.caller.namespace,
         identity: login.identity,
         recipients: recipients.length,
-        messageId: outcome.messageId,
+        id: outcome.id,
         server: `${outcome.server.namespace}/${outcome.server.name}`,
-        route: outcome.route,
         ms: Math.round(performance.now() - started),
       },
-      'smtp message sent',
+      outcome.queued ? 'smtp message queued' : 'smtp message sent',
     );
+    // Queued: stored in the shared store, delivered by the queue (Postfix's words for the same promise).
+    if (outcome.queued) return `2.0.0 Ok: queued as ${outcome.id}`;
     return `2.0.0 Ok: sent as ${oneLine(outcome.messageId)} via ${outcome.provider} (${outcome.route})`;
   }
 

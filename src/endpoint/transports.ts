@@ -4,7 +4,7 @@
 // a new transport; the old one is closed once the sends using it are done.
 import { transportFor } from '../providers/transports.ts';
 import type { SenderRoute, Transport } from '../providers/types.ts';
-import { fingerprint } from './idempotency.ts';
+import { fingerprint } from '../store/hash.ts';
 
 export type TransportFactory = (route: SenderRoute) => Transport;
 

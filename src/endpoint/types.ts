@@ -37,7 +37,9 @@ export interface SendRequest {
   door: 'http' | 'smtp';
 }
 
-export interface SendOutcome extends SendResult {
+/** Direct delivery: an upstream accepted the message. */
+export interface DeliveredOutcome extends SendResult {
+  queued?: false;
   /** The Message-ID header the message went out with (SMTP and SendGrid routes; SparkPost chooses its own). */
   messageIdHeader?: string;
   /** postmaster's own id of this delivery (in its logs); the same on an idempotent replay. */
@@ -45,6 +47,39 @@ export interface SendOutcome extends SendResult {
   server: { namespace: string; name: string };
   provider: 'SMTP' | 'SendGrid' | 'SparkPost' | 'MicrosoftGraph';
   route: 'primary' | 'fallback';
+}
+
+/** Queued delivery: the message is stored in the shared store; the queue delivers it. */
+export interface QueuedOutcome {
+  queued: true;
+  /** The queued message's id: GET /v1/messages/{id}. */
+  id: string;
+  /** The Message-ID header it goes out with (SparkPost routes choose their own). */
+  messageIdHeader: string;
+  server: { namespace: string; name: string };
+  /** When retries stop (RFC 3339). */
+  expiresAt: string;
+}
+
+export type SendOutcome = DeliveredOutcome | QueuedOutcome;
+
+/** GET /v1/messages/{id}: what became of a queued message. */
+export interface MessageStatus {
+  id: string;
+  state: 'queued' | 'sending' | 'deferred' | 'sent' | 'bounced' | 'expired';
+  identity: { namespace: string; name: string };
+  messageIdHeader: string;
+  attempts: number;
+  /** The last upstream reply (or why the attempt could not be made). */
+  lastResponse?: string;
+  acceptedAt: string;
+  lastAttemptAt?: string;
+  finishedAt?: string;
+  expiresAt: string;
+  /** Once sent: how, and the upstream's id. */
+  provider?: DeliveredOutcome['provider'];
+  route?: DeliveredOutcome['route'];
+  upstreamMessageId?: string;
 }
 
 /**
@@ -56,7 +91,8 @@ export interface Pipeline {
   authenticateToken(token: string): Promise<Caller>;
   /** Resolves the identity, checks who may send as it (SubjectAccessReview for verb send,
    * cached briefly; or the bound identity of SMTP credentials), rate limits, sends with
-   * fallback, honours the idempotency key. Resolves only after the upstream accepted. */
+   * fallback, honours the idempotency key. Resolves only after the upstream accepted
+   * (Direct) or the message is stored in the shared store (Queued). */
   send(request: SendRequest): Promise<SendOutcome>;
   /**
    * Whether `caller` may send as `sender` (in its namespace): the identity exists and RBAC
@@ -64,6 +100,8 @@ export interface Pipeline {
    * so a refused caller never uploads its message; send() checks again (cached).
    */
   authorize(caller: Caller, sender: string): Promise<void>;
+  /** A queued message's state, for a caller allowed to send as its identity; 404 otherwise. */
+  messageStatus(caller: Caller, id: string): Promise<MessageStatus>;
   /** Messages in flight right now (for drain). */
   readonly inFlight: number;
 }

@@ -4,7 +4,7 @@
 // message.ts, From = the identity, RBAC as a list of who may send as what). The
 // real pipeline is exercised by the cluster test.
 import type { SenderIdentity } from '../../src/api/index.ts';
-import { forbidden, identityNotFound, unauthenticated } from '../../src/endpoint/errors.ts';
+import { forbidden, identityNotFound, messageNotFound, unauthenticated } from '../../src/endpoint/errors.ts';
 import { checkMessage } from '../../src/endpoint/message.ts';
 import type { Caller, Directory, Pipeline, SendOutcome, SendRequest } from '../../src/endpoint/types.ts';
 import type { OutboundMessage } from '../../src/providers/types.ts';
@@ -88,6 +88,10 @@ export function fakePipeline(directory: Directory): FakePipeline {
       const mayBound = caller.boundIdentity === sender;
       const mayRbac = !caller.boundIdentity && p.allowed.has(`${caller.username} ${caller.namespace}/${sender}`);
       if (!mayBound && !mayRbac) throw forbidden(`${caller.username} may not send as SenderIdentity "${caller.namespace}/${sender}".`);
+    },
+    async messageStatus(_caller, id) {
+      // The SMTP door never reads message states.
+      throw messageNotFound(id);
     },
     async send(request): Promise<SendOutcome> {
       p.requests.push(request);

@@ -32,6 +32,10 @@ export interface SinkOptions {
   rejectRecipients?: Record<string, number>;
   /** Reply to the end of DATA instead of 250 (e.g. 554 or 451). */
   dataReply?: number;
+  /** Wait this long before answering the end of DATA (messages stay in flight). */
+  dataDelayMs?: number;
+  /** Listen on this port (a restarted sink takes the port of the one before). Default: a free one. */
+  port?: number;
 }
 
 export interface ReceivedMessage {
@@ -108,7 +112,8 @@ export async function startSmtpSink(opts: SinkOptions): Promise<SmtpSink> {
     onData(stream, session, callback) {
       const chunks: Buffer[] = [];
       stream.on('data', (c: Buffer) => chunks.push(c));
-      stream.on('end', () => {
+      stream.on('end', async () => {
+        if (opts.dataDelayMs) await new Promise((r) => setTimeout(r, opts.dataDelayMs));
         if (opts.dataReply) return callback(replyError(opts.dataReply, 'Message refused by test policy'));
         const raw = Buffer.concat(chunks);
         const { mailFrom, rcptTo } = session.envelope;
@@ -129,7 +134,7 @@ export async function startSmtpSink(opts: SinkOptions): Promise<SmtpSink> {
   server.on('error', () => undefined); // client-side resets are not test failures
   await new Promise<void>((resolve, reject) => {
     server.server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
+    server.listen(opts.port ?? 0, '127.0.0.1', () => resolve());
   });
   const { port } = server.server.address() as AddressInfo;
 

@@ -1,7 +1,7 @@
 // TokenReview / SubjectAccessReview requests and their cache, with a table-driven API server.
 import { describe, expect, it } from 'vitest';
 import { Authenticator, jwtExpiry, serviceAccountNamespace } from '../../../src/endpoint/auth.ts';
-import { sha256 } from '../../../src/endpoint/idempotency.ts';
+import { sha256 } from '../../../src/store/hash.ts';
 import { FakeKube, serviceAccount } from '../../support/endpoint-fakes.ts';
 
 const jwt = (claims: Record<string, unknown>) =>

@@ -12,7 +12,13 @@ const rows = new Map(
 );
 
 /** Codes only the HTTP door gives (the SMTP door has its own dialogue for these). */
-const HTTP_ONLY: ReadonlySet<string> = new Set([ErrorCode.RouteNotFound, ErrorCode.MethodNotAllowed, ErrorCode.RequestTimeout, ErrorCode.HeadersTooLarge]);
+const HTTP_ONLY: ReadonlySet<string> = new Set([
+  ErrorCode.RouteNotFound,
+  ErrorCode.MethodNotAllowed,
+  ErrorCode.RequestTimeout,
+  ErrorCode.HeadersTooLarge,
+  ErrorCode.MessageNotFound,
+]);
 
 const samples: EndpointError[] = [
   errors.invalidRequest('subject', 'x'),
@@ -27,6 +33,9 @@ const samples: EndpointError[] = [
   errors.identityNotReady('ns', 'id', 'Reason'),
   errors.payloadTooLarge('x'),
   errors.idempotencyKeyReused(),
+  errors.idempotencyKeyInUse(30),
+  errors.queueUnavailable('x', 5),
+  errors.messageNotFound('id'),
   errors.upstreamRejected('x'),
   errors.rateLimited('x', 1),
   errors.internalError(),

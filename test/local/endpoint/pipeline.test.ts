@@ -320,7 +320,7 @@ describe('Idempotency-Key', () => {
     release();
     const [ra, rb] = await Promise.all([a, b]);
     expect(ra).toEqual(rb);
-    expect(ra.messageId).toBe('slow-1');
+    expect(ra).toMatchObject({ messageId: 'slow-1' });
   });
 
   it('a failed first attempt frees the key: the retry sends', async () => {
@@ -370,7 +370,7 @@ describe('drain and transports', () => {
     await new Promise((r) => setTimeout(r, 10));
     expect(drained).toBe(false);
     release();
-    expect((await inFlight).messageId).toBe('late');
+    expect(await inFlight).toMatchObject({ messageId: 'late' });
     await draining;
     expect(p.inFlight).toBe(0);
     await p.close();

@@ -1,9 +1,10 @@
 // Token buckets from spec.rateLimit (messagesPerMinute, burst = messagesPerMinute
 // unless set), one per identity and one per server. A message takes a token from
 // both or from neither, so a refusal by one limit never spends the other's.
-// Limits are per replica: with N replicas behind the Service the upstream sees at
-// most N times the configured rate.
+// In memory the limits are per replica: with N replicas behind the Service the
+// upstream sees at most N times the configured rate (the Redis store shares them).
 import type { RateLimit } from '../api/common.ts';
+import type { LimitRequest, RateLimits, TakeResult } from './types.ts';
 
 interface Bucket {
   tokens: number;
@@ -12,16 +13,7 @@ interface Bucket {
   burst: number;
 }
 
-export interface LimitRequest {
-  /** e.g. "identity/ns/name"; what the limit protects, for the error message. */
-  key: string;
-  what: string;
-  limit: RateLimit | undefined;
-}
-
-export type TakeResult = { ok: true } | { ok: false; what: string; retryAfterSeconds: number };
-
-export class RateLimiter {
+export class MemoryRateLimits implements RateLimits {
   readonly #buckets = new Map<string, Bucket>();
   readonly #now: () => number;
   readonly #maxBuckets: number;
@@ -31,8 +23,12 @@ export class RateLimiter {
     this.#maxBuckets = opts.maxBuckets ?? 10_000;
   }
 
-  /** Takes one token from every limited bucket, or none when any is empty. */
-  take(requests: LimitRequest[]): TakeResult {
+  take(requests: LimitRequest[]): Promise<TakeResult> {
+    return Promise.resolve(this.takeNow(requests));
+  }
+
+  /** take(), synchronously. */
+  takeNow(requests: LimitRequest[]): TakeResult {
     const now = this.#now();
     const limited = requests.filter((r): r is LimitRequest & { limit: RateLimit } => !!r.limit);
     const buckets = limited.map((r) => ({ r, b: this.#bucket(r.key, r.limit, now) }));

@@ -1,11 +1,12 @@
 // Idempotency-Key store: replay, conflicts, concurrent duplicates, failures, TTL and bounds.
 import { describe, expect, it } from 'vitest';
-import { EndpointError } from '../../../src/endpoint/errors.ts';
-import { fingerprint, IdempotencyStore } from '../../../src/endpoint/idempotency.ts';
+import { fingerprint } from '../../../src/store/hash.ts';
+import { MemoryIdempotency as IdempotencyStore } from '../../../src/store/memory-idempotency.ts';
+import { IdempotencyConflict } from '../../../src/store/types.ts';
 
-describe('IdempotencyStore', () => {
+describe('MemoryIdempotency', () => {
   it('returns the first result for the same key and fingerprint', async () => {
-    const store = new IdempotencyStore<number>();
+    const store = new IdempotencyStore();
     let runs = 0;
     const attempt = async () => ++runs;
     expect(await store.run('caller', 'k', 'f', attempt)).toEqual({ result: 1, replayed: false });
@@ -13,20 +14,19 @@ describe('IdempotencyStore', () => {
     expect(runs).toBe(1);
   });
 
-  it('refuses the same key with another fingerprint (422), also while the first runs', async () => {
-    const store = new IdempotencyStore<number>();
+  it('refuses the same key with another fingerprint, also while the first runs', async () => {
+    const store = new IdempotencyStore();
     let release!: () => void;
     const first = store.run('c', 'k', 'f1', () => new Promise<number>((r) => (release = () => r(1))));
     const err = await store.run('c', 'k', 'f2', async () => 2).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(EndpointError);
-    expect(err).toMatchObject({ statusCode: 422, code: 'POSTMASTER_IDEMPOTENCY_KEY_REUSED' });
+    expect(err).toBeInstanceOf(IdempotencyConflict);
     release();
     await first;
-    await expect(store.run('c', 'k', 'f2', async () => 2)).rejects.toMatchObject({ statusCode: 422 });
+    await expect(store.run('c', 'k', 'f2', async () => 2)).rejects.toBeInstanceOf(IdempotencyConflict);
   });
 
   it('lets a concurrent duplicate wait for the first outcome, success or failure', async () => {
-    const store = new IdempotencyStore<string>();
+    const store = new IdempotencyStore();
     let fail!: (e: Error) => void;
     const first = store.run('c', 'k', 'f', () => new Promise<string>((_, reject) => (fail = reject)));
     const second = store.run('c', 'k', 'f', async () => 'never');
@@ -39,7 +39,7 @@ describe('IdempotencyStore', () => {
 
   it('scopes keys, expires them after the TTL and stays bounded', async () => {
     let now = 0;
-    const store = new IdempotencyStore<number>({ ttlMs: 1_000, maxEntries: 3, now: () => now });
+    const store = new IdempotencyStore({ ttlMs: 1_000, maxEntries: 3, now: () => now });
     await store.run('a', 'k', 'f', async () => 1);
     expect((await store.run('b', 'k', 'f', async () => 2)).result).toBe(2);
     now += 1_001;

@@ -1,60 +1,60 @@
 // Token buckets: burst, refill, Retry-After from the bucket, all-or-nothing across limits.
 import { describe, expect, it } from 'vitest';
-import { RateLimiter } from '../../../src/endpoint/ratelimit.ts';
+import { MemoryRateLimits } from '../../../src/store/memory-ratelimit.ts';
 
 const limit = (messagesPerMinute: number, burst?: number) => ({ messagesPerMinute, ...(burst ? { burst } : {}) });
 
-describe('RateLimiter', () => {
+describe('MemoryRateLimits', () => {
   it('allows a burst (default: messagesPerMinute), then refuses with the wait for one token', () => {
     let now = 0;
-    const rl = new RateLimiter({ now: () => now });
+    const rl = new MemoryRateLimits({ now: () => now });
     const req = [{ key: 'i', what: 'identity', limit: limit(6) }];
-    for (let i = 0; i < 6; i++) expect(rl.take(req)).toEqual({ ok: true });
-    expect(rl.take(req)).toEqual({ ok: false, what: 'identity', retryAfterSeconds: 10 });
+    for (let i = 0; i < 6; i++) expect(rl.takeNow(req)).toEqual({ ok: true });
+    expect(rl.takeNow(req)).toEqual({ ok: false, what: 'identity', retryAfterSeconds: 10 });
     now += 4_000;
-    expect(rl.take(req)).toEqual({ ok: false, what: 'identity', retryAfterSeconds: 6 });
+    expect(rl.takeNow(req)).toEqual({ ok: false, what: 'identity', retryAfterSeconds: 6 });
     now += 6_000;
-    expect(rl.take(req)).toEqual({ ok: true });
+    expect(rl.takeNow(req)).toEqual({ ok: true });
   });
 
   it('never refills past the burst', () => {
     let now = 0;
-    const rl = new RateLimiter({ now: () => now });
+    const rl = new MemoryRateLimits({ now: () => now });
     const req = [{ key: 'i', what: 'identity', limit: limit(60, 2) }];
     now += 3_600_000;
-    expect(rl.take(req).ok).toBe(true);
-    expect(rl.take(req).ok).toBe(true);
-    expect(rl.take(req)).toEqual({ ok: false, what: 'identity', retryAfterSeconds: 1 });
+    expect(rl.takeNow(req).ok).toBe(true);
+    expect(rl.takeNow(req).ok).toBe(true);
+    expect(rl.takeNow(req)).toEqual({ ok: false, what: 'identity', retryAfterSeconds: 1 });
   });
 
   it('takes from every limit or from none, and names the one that waits longest', () => {
-    const rl = new RateLimiter({ now: () => 0 });
+    const rl = new MemoryRateLimits({ now: () => 0 });
     const server = { key: 's', what: 'server', limit: limit(1) };
     const a = { key: 'a', what: 'identity a', limit: limit(120, 1) };
-    expect(rl.take([server, a]).ok).toBe(true);
+    expect(rl.takeNow([server, a]).ok).toBe(true);
     // a is empty (0.5 s to refill) and the server is empty (60 s): the server's wait is the answer.
-    expect(rl.take([server, a])).toEqual({ ok: false, what: 'server', retryAfterSeconds: 60 });
+    expect(rl.takeNow([server, a])).toEqual({ ok: false, what: 'server', retryAfterSeconds: 60 });
     // b's refusal left the server untouched, so b alone is fine.
     const b = { key: 'b', what: 'identity b', limit: limit(1) };
-    expect(rl.take([b]).ok).toBe(true);
+    expect(rl.takeNow([b]).ok).toBe(true);
   });
 
   it('ignores absent limits and follows a changed spec', () => {
-    const rl = new RateLimiter({ now: () => 0 });
-    expect(rl.take([{ key: 'x', what: 'x', limit: undefined }]).ok).toBe(true);
+    const rl = new MemoryRateLimits({ now: () => 0 });
+    expect(rl.takeNow([{ key: 'x', what: 'x', limit: undefined }]).ok).toBe(true);
     expect(rl.size).toBe(0);
     const req = (l: ReturnType<typeof limit>) => [{ key: 'i', what: 'identity', limit: l }];
-    expect(rl.take(req(limit(100))).ok).toBe(true);
+    expect(rl.takeNow(req(limit(100))).ok).toBe(true);
     // Lowered to 1 a minute: what is left is cut to the new burst.
-    expect(rl.take(req(limit(1))).ok).toBe(true);
-    expect(rl.take(req(limit(1)))).toMatchObject({ ok: false, retryAfterSeconds: 60 });
+    expect(rl.takeNow(req(limit(1))).ok).toBe(true);
+    expect(rl.takeNow(req(limit(1)))).toMatchObject({ ok: false, retryAfterSeconds: 60 });
   });
 
   it('drops full buckets when there are too many', () => {
     let now = 0;
-    const rl = new RateLimiter({ now: () => now, maxBuckets: 10 });
+    const rl = new MemoryRateLimits({ now: () => now, maxBuckets: 10 });
     for (let i = 0; i < 50; i++) {
-      rl.take([{ key: `k${i}`, what: 'k', limit: limit(60) }]);
+      rl.takeNow([{ key: `k${i}`, what: 'k', limit: limit(60) }]);
       now += 1_000;
     }
     expect(rl.size).toBeLessThanOrEqual(11);

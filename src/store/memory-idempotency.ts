@@ -3,15 +3,15 @@
 // first attempt's outcome. Only successes are remembered: after a failure the
 // key is free, so a caller may retry once the upstream is back.
 // In memory, per replica (24 h, bounded): a retry that reaches another replica
-// is not recognised.
-import { createHash } from 'node:crypto';
-import { idempotencyKeyReused } from './errors.ts';
+// is not recognised (the Redis store shares them).
+import { DEFAULT_IDEMPOTENCY_TTL_MS, IdempotencyConflict, type IdempotencyRecords } from './types.ts';
+import { sha256 } from './hash.ts';
 
-interface Entry<T> {
+interface Entry {
   fingerprint: string;
   /** Set while the first attempt runs. */
-  pending?: Promise<T>;
-  result?: T;
+  pending?: Promise<unknown>;
+  result?: unknown;
   expiresAt: number;
 }
 
@@ -21,10 +21,8 @@ export interface IdempotencyOptions {
   now?: () => number;
 }
 
-export const DEFAULT_IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
-
-export class IdempotencyStore<T> {
-  readonly #entries = new Map<string, Entry<T>>();
+export class MemoryIdempotency implements IdempotencyRecords {
+  readonly #entries = new Map<string, Entry>();
   readonly #ttlMs: number;
   readonly #maxEntries: number;
   readonly #now: () => number;
@@ -37,24 +35,25 @@ export class IdempotencyStore<T> {
 
   /**
    * Runs `attempt` once per (scope, key) and request fingerprint. `replayed` tells
-   * whether the result is a stored one. Same key, other fingerprint: 422.
+   * whether the result is a stored one. Same key, other fingerprint: IdempotencyConflict.
    */
-  async run(scope: string, key: string, fingerprint: string, attempt: () => Promise<T>): Promise<{ result: T; replayed: boolean }> {
+  async run<T>(scope: string, key: string, fingerprint: string, attempt: () => Promise<T>): Promise<{ result: T; replayed: boolean }> {
     const id = sha256(`${scope}\u0000${key}`);
     const now = this.#now();
     const existing = this.#entries.get(id);
     if (existing && (existing.pending || existing.expiresAt > now)) {
-      if (existing.fingerprint !== fingerprint) throw idempotencyKeyReused();
-      if (existing.pending) return { result: await existing.pending, replayed: true };
+      if (existing.fingerprint !== fingerprint) throw new IdempotencyConflict();
+      if (existing.pending) return { result: (await existing.pending) as T, replayed: true };
       return { result: existing.result as T, replayed: true };
     }
     if (existing) this.#entries.delete(id);
 
-    const entry: Entry<T> = { fingerprint, expiresAt: Number.POSITIVE_INFINITY };
-    entry.pending = attempt();
+    const entry: Entry = { fingerprint, expiresAt: Number.POSITIVE_INFINITY };
+    const pending = attempt();
+    entry.pending = pending;
     this.#entries.set(id, entry);
     try {
-      const result = await entry.pending;
+      const result = await pending;
       entry.result = result;
       entry.expiresAt = this.#now() + this.#ttlMs;
       this.#evict();
@@ -83,27 +82,4 @@ export class IdempotencyStore<T> {
       if (!e.pending) this.#entries.delete(id);
     }
   }
-}
-
-export function sha256(text: string | Buffer): string {
-  return createHash('sha256').update(text).digest('hex');
-}
-
-/** A stable hash of a value: object keys sorted, Buffers as base64. */
-export function fingerprint(value: unknown): string {
-  return sha256(JSON.stringify(canonical(value)));
-}
-
-function canonical(value: unknown): unknown {
-  if (Buffer.isBuffer(value)) return { $bytes: value.toString('base64') };
-  if (Array.isArray(value)) return value.map(canonical);
-  if (value && typeof value === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const k of Object.keys(value).sort()) {
-      const v = (value as Record<string, unknown>)[k];
-      if (v !== undefined) out[k] = canonical(v);
-    }
-    return out;
-  }
-  return value;
 }

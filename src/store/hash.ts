@@ -1,0 +1,25 @@
+// Stable hashes for keys and request fingerprints.
+import { createHash } from 'node:crypto';
+
+export function sha256(text: string | Buffer): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+/** A stable hash of a value: object keys sorted, Buffers as base64. */
+export function fingerprint(value: unknown): string {
+  return sha256(JSON.stringify(canonical(value)));
+}
+
+function canonical(value: unknown): unknown {
+  if (Buffer.isBuffer(value)) return { $bytes: value.toString('base64') };
+  if (Array.isArray(value)) return value.map(canonical);
+  if (value && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(value).sort()) {
+      const v = (value as Record<string, unknown>)[k];
+      if (v !== undefined) out[k] = canonical(v);
+    }
+    return out;
+  }
+  return value;
+}
