@@ -5,11 +5,12 @@
 // store; a duplicate happens only where a replica died mid-send, and is counted.
 import { createTransport } from 'nodemailer';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { kubectlOk } from '../../support/kubectl.ts';
+import { kubeconfig, kubectlOk } from '../../support/kubectl.ts';
 import { apply, resource } from '../../support/manifests.ts';
 import { freePort } from '../../support/ports.ts';
 import { startRedis, type RedisServer } from '../../support/redis.ts';
-import { inParallel, messageState, sendHttp, startReplicas, type Replicas } from '../../support/replicas.ts';
+import { startOperator } from '../../support/operator.ts';
+import { FAST_QUEUE, inParallel, messageState, sendHttp, startReplicas, type Replicas } from '../../support/replicas.ts';
 import { startSmtpSink, type SinkOptions, type SmtpSink } from '../../support/smtp-sink.ts';
 import { eventually, getCondition } from '../../support/wait.ts';
 
@@ -163,6 +164,26 @@ it('bounces a permanent refusal: state, a Warning event, the metric and a DSN at
   expect(events[0]).toMatchObject({ type: 'Warning' });
   const bounces = (await Promise.all(r.ops.map((op) => op.metric('postmaster_queue_outcomes_total', { result: 'bounced' })))).reduce((a, b) => a + b);
   expect(bounces).toBe(1);
+});
+
+it('drains a replica on SIGTERM: it finishes what it is sending, leaves the rest, and nothing arrives twice', { timeout: 120_000 }, async () => {
+  const third = await startOperator({
+    kubeconfig: kubeconfig(),
+    namespaces: [r.ns],
+    identity: `${r.ns}-replica-2`,
+    extraArgs: ['--connection-tests=false', '--drain-delay=100ms', '--log-level=info', ...FAST_QUEUE],
+    env: redis.env,
+  });
+  await upstreamDown();
+  await upstreamUp({ dataDelayMs: 300 });
+  const answers = await inParallel(200, 20, (i) => sendHttp(r.ops[1]!, r.token, message(`drained-${i}`)));
+  expect(answers.every((a) => a.status === 202)).toBe(true);
+  await eventually(async () => expect(delivered('drained-').length).toBeGreaterThanOrEqual(30), 30_000, 20);
+  expect(await third.stop('SIGTERM')).toBe(0);
+  expect(new Set(delivered('drained-')).size).toBeLessThan(200);
+  await eventually(async () => expect(new Set(delivered('drained-')).size).toBe(200), 60_000, 200);
+  expect(delivered('drained-')).toHaveLength(200);
+  expect(third.logs()).toMatch(/"msg":"stopped"/);
 });
 
 it('delivers every message of a replica SIGKILLed mid-send; duplicates only from the one that died', { timeout: 120_000 }, async () => {
