@@ -27,12 +27,17 @@ export function deliveryObservation(mode: 'Direct' | 'Queued', store: StoreStatu
     );
   }
   if (!store.up) {
-    return failed(
-      DELIVERY_READY,
-      DeliveryReason.StoreUnavailable,
-      `The store is unreachable: ${store.description}. Queued sends are refused with 503 until it answers; queued messages wait in it.`,
-      'transient',
-    );
+    // Reported, not gating Ready: each replica's doors judge the store by their own
+    // connection (503 while it is away), and a blip of the store should not flip
+    // every Queued identity of the cluster to not Ready and back.
+    return {
+      ...failed(
+        DELIVERY_READY,
+        DeliveryReason.StoreUnavailable,
+        `The store is unreachable: ${store.description}. Queued sends are refused with 503 until it answers; queued messages wait in it.`,
+      ),
+      severity: 'info',
+    };
   }
   const durability =
     store.appendonly === 'no'

@@ -138,7 +138,13 @@ export function createPipeline(opts: PipelineOptions): DeliveryPipeline {
     qmetrics.storeInfo.reset();
     qmetrics.storeInfo.set({ store: status.store, appendonly: status.appendonly }, 1);
     const queue = store.queue<QueuedJob>();
-    if (!queue || !status.up) return;
+    if (!queue) {
+      // No queue: the series exist all the same, so dashboards and alerts read 0, not "no data".
+      for (const state of ['queued', 'deferred', 'sending']) qmetrics.messages.set({ state }, 0);
+      qmetrics.oldestAge.set(0);
+      return;
+    }
+    if (!status.up) return;
     try {
       const c = await queue.counts();
       qmetrics.messages.set({ state: 'queued' }, c.queued);
