@@ -188,3 +188,26 @@ would show it) and the CA file of a private CA.
 {{- end }}
 {{- end }}
 {{- end }}
+
+{{/* The bundled Valkey's valkey.conf (a ConfigMap; its hash restarts the pod when it changes). */}}
+{{- define "postmaster.valkeyConf" -}}
+# Every interface of the pod; the NetworkPolicy admits only postmaster's pods.
+bind * -::*
+port 6379
+# The PersistentVolumeClaim.
+dir /data
+# Durability: every write is appended to the append-only file, which Valkey
+# replays on start. appendfsync everysec flushes it to disk once a second:
+# a crash of Valkey alone normally loses nothing (the writes are in the
+# kernel's cache), a node that loses power loses about the last second (at
+# worst two). "always" flushes before each write is answered (nothing
+# accepted is lost while the disk survives) and costs a disk flush per write.
+appendonly yes
+appendfsync {{ .Values.store.valkey.appendfsync }}
+# BullMQ needs noeviction: an evicted queue key is a lost message. When
+# maxmemory is reached writes fail, and postmaster refuses Queued sends (503).
+maxmemory {{ .Values.store.valkey.maxmemory }}
+maxmemory-policy noeviction
+# requirepass, written at start from the Secret (see the container's command).
+include /run/valkey/auth.conf
+{{- end }}
