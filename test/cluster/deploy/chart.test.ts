@@ -3,13 +3,17 @@
 // Standard enforced by the API server's own admission, the schema's refusals,
 // and a real helm install, upgrade and uninstall.
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { parseObjects } from '../../../scripts/lib/manifests.ts';
 import { CI_VALUES, chartDir, ciValues, helm, render, type KubeObject } from '../../support/helm.ts';
 import { createNamespace, kubeconfig, kubectl, kubectlOk } from '../../support/kubectl.ts';
+import { kubeconformLocation, kubeconformSchemas, kubeconformBinary } from '../../support/manifests.ts';
+import { eventually } from '../../support/wait.ts';
 
 const monitoringCrds = join(import.meta.dirname, '..', '..', 'support', 'fixtures', 'monitoring-crds.yaml');
 const yamlOf = (objects: unknown[]): string => objects.map((o) => stringify(o)).join('---\n');
@@ -139,6 +143,82 @@ describe('kustomize', () => {
     const created = await kubectl(['create', '-f', '-'], stringify({ ...pod, metadata: { ...pod!.metadata, name: 'postmaster-valkey-0' } }));
     expect(created.code, created.stderr).toBe(0);
     await kubectl(['delete', 'ns', ns, '--wait=false']);
+  });
+});
+
+describe('kubeconform, with strict schemas of the kinds the test API server serves', () => {
+  const repo = join(import.meta.dirname, '..', '..', '..');
+  const manifests = join(repo, 'manifests');
+  let dir: string;
+  let bin: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'postmaster-kubeconform-'));
+    bin = kubeconformBinary();
+  }, 300_000);
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  interface Result {
+    resources: { filename: string; kind: string; name: string; status: string; msg: string }[];
+    summary: { valid: number; invalid: number; errors: number; skipped: number };
+  }
+  const kubeconform = (files: string[]) =>
+    new Promise<{ code: number; out: Result; stderr: string }>((resolve) =>
+      execFile(bin, ['-strict', '-summary', '-output', 'json', '-schema-location', kubeconformLocation(join(dir, 'schemas')), ...files], { maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) =>
+        resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, out: JSON.parse(stdout || '{}') as Result, stderr }),
+      ),
+    );
+  // The monitoring CRDs (beforeAll above) are in the OpenAPI document a moment after they are Established.
+  const schemasFor = async (objects: KubeObject[]) => {
+    const swagger = await eventually(async () => {
+      const doc = JSON.parse(await kubectlOk(['get', '--raw', '/openapi/v2'])) as { definitions: Record<string, unknown> };
+      expect(Object.keys(doc.definitions)).toContain('com.coreos.monitoring.v1.PrometheusRule');
+      return doc;
+    }, 30_000);
+    kubeconformSchemas(swagger as never, objects, join(dir, 'schemas'));
+  };
+
+  it('passes every object manifests/ builds and the chart renders with each ci/ values file, skipping none', async () => {
+    const kustomize = (path: string) => execFileSync('kubectl', ['kustomize', join(manifests, path)], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+    const sets: Record<string, string> = {
+      'kustomize-manifests': kustomize('.'),
+      'kustomize-single-namespace': kustomize('overlays/single-namespace'),
+      'kustomize-valkey': kustomize('overlays/valkey'),
+      'component-monitoring': readFileSync(join(manifests, 'components', 'monitoring', 'monitoring.yaml'), 'utf8'),
+      'component-valkey': readFileSync(join(manifests, 'components', 'valkey', 'valkey.yaml'), 'utf8'),
+      'helm-default': yamlOf(render()),
+      ...Object.fromEntries(CI_VALUES.map((v) => [`helm-${v}`, yamlOf(render({ valuesFiles: [ciValues(v)] }))])),
+    };
+    const files = Object.entries(sets).map(([name, text]) => {
+      const file = join(dir, `${name}.yaml`);
+      writeFileSync(file, text);
+      return file;
+    });
+    const objects = Object.values(sets).flatMap(parseObjects);
+    await schemasFor(objects);
+    const r = await kubeconform(files);
+    expect(r.out.resources?.filter((x) => x.status !== 'statusValid') ?? r.stderr, r.stderr).toEqual([]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.out.summary).toEqual({ valid: objects.length, invalid: 0, errors: 0, skipped: 0 });
+    // Every kind the installs hold, Valkey's StatefulSet and the monitoring kinds among them.
+    expect(new Set(objects.map((o) => o.kind))).toEqual(
+      new Set(['Namespace', 'CustomResourceDefinition', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding', 'Service', 'Deployment', 'NetworkPolicy', 'PodDisruptionBudget', 'ConfigMap', 'StatefulSet', 'ServiceMonitor', 'PrometheusRule']),
+    );
+  });
+
+  it('refuses an undeclared field and a wrong type in them, naming each (the schemas are real and strict)', async () => {
+    const objects = parseObjects(readFileSync(join(manifests, 'components', 'valkey', 'valkey.yaml'), 'utf8'));
+    await schemasFor(objects);
+    const sts = structuredClone(objects.find((o) => o.kind === 'StatefulSet')!) as KubeObject & { spec: Record<string, unknown> & { template: { spec: { containers: { ports: Record<string, unknown>[] }[] } } } };
+    sts.spec.replica = 1;
+    sts.spec.template.spec.containers[0]!.ports[0]!.containerPort = 'six';
+    const file = join(dir, 'broken.yaml');
+    writeFileSync(file, yamlOf([sts]));
+    const r = await kubeconform([file]);
+    expect(r.code).not.toBe(0);
+    expect(r.out.resources).toHaveLength(1);
+    expect(r.out.resources[0]!.status).toBe('statusInvalid');
+    expect(r.out.resources[0]!.msg).toMatch(/replica/);
+    expect(r.out.resources[0]!.msg).toMatch(/containerPort/);
   });
 });
 
