@@ -171,9 +171,18 @@ would show it) and the CA file of a private CA.
 {{- else if $r.url }}
 - name: POSTMASTER_REDIS_URL
   value: {{ $r.url | quote }}
-{{- with $r.username }}
+{{- if $r.usernameKey }}
+{{- if not $r.existingSecret }}
+{{- fail "store.redis.usernameKey names a key of store.redis.existingSecret, which is not set" }}
+{{- end }}
 - name: POSTMASTER_REDIS_USERNAME
-  value: {{ . | quote }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $r.existingSecret }}
+      key: {{ $r.usernameKey }}
+{{- else if $r.username }}
+- name: POSTMASTER_REDIS_USERNAME
+  value: {{ $r.username | quote }}
 {{- end }}
 {{- if $r.existingSecret }}
 - name: POSTMASTER_REDIS_PASSWORD

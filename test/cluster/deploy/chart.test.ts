@@ -268,6 +268,17 @@ describe('the store values', () => {
     expect(objects.some((o) => o.kind === 'StatefulSet')).toBe(false);
   });
 
+  it('read the user from the password\'s Secret when usernameKey names its key', async () => {
+    expect(env(['store.redis.url=rediss://cache.example:6380/0', 'store.redis.existingSecret=cache', 'store.redis.usernameKey=user', 'store.redis.username=ignored'])).toEqual([
+      { name: 'POSTMASTER_REDIS_URL', value: 'rediss://cache.example:6380/0' },
+      { name: 'POSTMASTER_REDIS_USERNAME', valueFrom: { secretKeyRef: { name: 'cache', key: 'user' } } },
+      { name: 'POSTMASTER_REDIS_PASSWORD', valueFrom: { secretKeyRef: { name: 'cache', key: 'password' } } },
+    ]);
+    const r = await helm(['template', 'postmaster', chartDir, '--set', 'store.redis.url=redis://cache:6379/0', '--set', 'store.redis.usernameKey=user']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('store.redis.usernameKey names a key of store.redis.existingSecret, which is not set');
+  });
+
   it('leave out what is not set: no username, no AUTH, no CA', () => {
     expect(env(['store.redis.url=redis://valkey.cache.svc:6379/0'])).toEqual([{ name: 'POSTMASTER_REDIS_URL', value: 'redis://valkey.cache.svc:6379/0' }]);
   });

@@ -270,6 +270,15 @@ describe('the PrometheusRule', () => {
     for (const { alert } of rules.groups.flatMap((g) => g.rules)) expect(readme).toMatch(new RegExp(`^#### ${alert}$`, 'm'));
   });
 
+  it('takes the queue age threshold from prometheusRule.queueOldestMessageMinutes', () => {
+    const rule = render({ set: ['prometheusRule.enabled=true', 'prometheusRule.queueOldestMessageMinutes=45'] }).find((o) => o.kind === 'PrometheusRule') as unknown as {
+      spec: { groups: { rules: { alert: string; expr: string; annotations: { summary: string } }[] }[] };
+    };
+    const stuck = rule.spec.groups.flatMap((g) => g.rules).find((r) => r.alert === 'PostmasterQueueStuck')!;
+    expect(stuck.expr).toMatch(/\) > 2700$/);
+    expect(stuck.annotations.summary).toContain('(more than 45 minutes)');
+  });
+
   it('leaves out the kube-state-metrics alerts when told to', () => {
     const rule = render({ set: ['prometheusRule.enabled=true', 'prometheusRule.kubeStateMetrics.enabled=false'] }).find(
       (o) => o.kind === 'PrometheusRule',
