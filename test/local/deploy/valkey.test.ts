@@ -4,8 +4,9 @@
 // and protocol) on loopback. It requires the password from the Secret's
 // variable, even one with quotes, backslashes and spaces, which is on no
 // command line; its readiness probe passes only with that password; it keeps
-// an append-only file fsynced every second and never evicts; and what it
-// acknowledged survives a SIGKILL.
+// an append-only file fsynced every second and never evicts; what it
+// acknowledged survives a SIGKILL; and the README's ACL rule for a managed
+// store admits the kinds of commands BullMQ sends and refuses administration.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -121,6 +122,33 @@ describe("the valkey component's container", () => {
     expect(await get('maxmemory')).toBe(String(256 * 1024 * 1024));
     expect(await get('dir')).toBe(join(dir, 'data'));
     expect((await cli('info', 'persistence')).out).toMatch(/^aof_enabled:1\r?$/m);
+  });
+
+  it("takes the README's ACL rule for a managed store: BullMQ's kinds of commands pass, administration does not", async () => {
+    const rule = /^\s*ACL SETUSER (postmaster on >PASSWORD .*)$/m.exec(readFileSync(join(repo, 'README.md'), 'utf8'))?.[1];
+    expect(rule).toBeDefined();
+    const user = 'user-pass-1';
+    expect((await cli('acl', 'setuser', ...rule!.replace('>PASSWORD', `>${user}`).split(' '))).out).toBe('OK');
+    const as = (...args: string[]) => run('valkey-cli', ['-p', String(port), '--user', 'postmaster', ...args], { REDISCLI_AUTH: user });
+    const allowed: string[][] = [
+      ['ping'],
+      ['info', 'server'],
+      ['client', 'setname', 'bull-worker'],
+      ['config', 'get', 'appendonly'],
+      ['set', 'postmaster:idem:1', 'x', 'nx', 'px', '60000'],
+      ['eval', "return redis.call('incr', KEYS[1])", '1', 'postmaster:rate:1'],
+      ['script', 'load', 'return 1'],
+      ['xadd', 'bull:mail:events', '*', 'event', 'added'],
+      ['zadd', 'bull:mail:marker', '0', '0'],
+      ['bzpopmin', 'bull:mail:marker', '0.01'],
+      ['hset', 'bull:mail:1', 'data', '{}'],
+      ['lpush', 'bull:mail:wait', '1'],
+    ];
+    for (const args of allowed) expect((await as(...args)).out, args.join(' ')).not.toMatch(/NOPERM|ERR/);
+    for (const args of [['flushall'], ['config', 'set', 'appendonly', 'no'], ['acl', 'list'], ['client', 'kill', 'id', '99999'], ['keys', '*']]) {
+      expect((await as(...args)).out, args.join(' ')).toMatch(/NOPERM/);
+    }
+    expect(await cli('config', 'get', 'appendonly')).toMatchObject({ out: 'appendonly\nyes' });
   });
 
   it('keeps what it acknowledged across a SIGKILL, from the append-only file', async () => {
