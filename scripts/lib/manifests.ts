@@ -1,10 +1,12 @@
 // What scripts/render-manifests.ts writes, as data: the chart rendered with helm
-// into a kustomize base, an overlay per variant, and a monitoring component.
+// into a kustomize base, an overlay per variant, a monitoring component and a
+// valkey component.
 // Shared with the tests, which render the chart the same way.
 import { execFileSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import { parseAllDocuments, stringify } from 'yaml';
 
 export interface KubeObject {
@@ -165,10 +167,75 @@ export function renderManifests(repo: string, helm: string): RenderedFile[] {
         ),
       },
     );
+
+    // The valkey component: the objects ci/valkey-values.yaml adds to the
+    // defaults (Valkey's StatefulSet, Service, ConfigMap, NetworkPolicy) and a
+    // patch with only the variables it adds to the operator's container, so it
+    // composes with an overlay that patches the Deployment too.
+    const valkey = helmTemplate(helm, chart.dir, { valuesFiles: [ci('valkey')] }).map(withoutHelmMarks);
+    const valkeyDir = 'manifests/components/valkey';
+    const valkeyPatches: { file: string; patch: KubeObject }[] = [];
+    for (const o of valkey) {
+      const b = baseByKey.get(objectKey(o));
+      if (b === undefined || isDeepStrictEqual(b, o)) continue;
+      valkeyPatches.push({ file: patchFile(o), patch: envPatch(b, o) });
+    }
+    files.push(
+      { path: `${valkeyDir}/valkey.yaml`, content: yamlOf(valkey.filter((o) => !baseByKey.has(objectKey(o)))) },
+      ...valkeyPatches.map((p) => ({ path: `${valkeyDir}/${p.file}`, content: yamlOf([p.patch]) })),
+      {
+        path: `${valkeyDir}/kustomization.yaml`,
+        content: kustomization(
+          { resources: ['valkey.yaml'], patches: valkeyPatches.map((p) => ({ path: p.file })) },
+          `A Valkey StatefulSet (append-only file on a PersistentVolumeClaim) as postmaster's shared store, and the operator pointed at it: add it under "components:". Create its password first: kubectl -n ${NAMESPACE} create secret generic postmaster-valkey --from-literal=password=$(openssl rand -hex 24)`,
+          'Component',
+        ),
+      },
+      {
+        path: 'manifests/overlays/valkey/kustomization.yaml',
+        content: kustomization(
+          { resources: ['../../base'], components: ['../../components/valkey'] },
+          'The base with the valkey component (charts/postmaster/ci/valkey-values.yaml): kubectl apply -k manifests/overlays/valkey --server-side. Your own kustomization lists the component the same way.',
+        ),
+      },
+    );
   } finally {
     chart.cleanup();
   }
   return files;
+}
+
+interface PodTemplated {
+  spec: { template: { spec: { containers: { name: string; env?: { name: string }[] }[] } } };
+}
+
+/**
+ * A strategic merge patch of a workload that adds the environment variables
+ * `changed` has beyond `base`, and nothing else; it throws when the two differ
+ * in anything but those variables, since the patch would not build `changed`.
+ */
+export function envPatch(base: KubeObject, changed: KubeObject): KubeObject {
+  const containersOf = (o: KubeObject) => (o as unknown as PodTemplated).spec.template.spec.containers;
+  const patched = structuredClone(base);
+  const containers: { name: string; env: { name: string }[] }[] = [];
+  for (const c of containersOf(changed)) {
+    const target = containersOf(patched).find((p) => p.name === c.name);
+    const known = new Set((target?.env ?? []).map((e) => e.name));
+    const added = (c.env ?? []).filter((e) => !known.has(e.name));
+    if (!target || added.length === 0) continue;
+    // kustomize puts the entries a patch adds to a list merged by key first.
+    target.env = [...added, ...(target.env ?? [])];
+    containers.push({ name: c.name, env: added });
+  }
+  if (!isDeepStrictEqual(patched, changed)) {
+    throw new Error(`${objectKey(changed)} differs from the base in more than added environment variables; the component cannot patch it`);
+  }
+  return {
+    apiVersion: changed.apiVersion,
+    kind: changed.kind,
+    metadata: { name: changed.metadata.name, namespace: changed.metadata.namespace },
+    spec: { template: { spec: { containers } } },
+  };
 }
 
 function kustomization(body: Record<string, unknown>, comment: string, kind = 'Kustomization'): string {

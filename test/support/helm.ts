@@ -8,7 +8,7 @@ const repo = join(import.meta.dirname, '..', '..');
 export const chartDir = join(repo, 'charts', 'postmaster');
 /** The values files the chart is tested with (chart-testing's ci/ convention). */
 export const ciValues = (name: string): string => join(chartDir, 'ci', `${name}-values.yaml`);
-export const CI_VALUES = ['single-namespace', 'smtp-tls', 'minimal', 'ha', 'monitoring'] as const;
+export const CI_VALUES = ['single-namespace', 'smtp-tls', 'minimal', 'ha', 'monitoring', 'store', 'valkey'] as const;
 
 let cached: string | undefined;
 export function helmBinary(): string {

@@ -31,11 +31,21 @@ const promtool = (args: string[]) =>
     ),
   );
 
+/** The PostmasterMessagesBounced alert promtool should see for one identity. */
+const bounced = (namespace: string, identity: string, result: 'bounced' | 'expired', count: number) => ({
+  exp_labels: { severity: 'warning', exported_namespace: namespace, identity, result },
+  exp_annotations: {
+    summary: `${count} queued message(s) from ${namespace}/${identity} ${result === 'expired' ? 'expired undelivered' : 'bounced'} in the last 15 minutes.`,
+    description: `${result === 'expired' ? 'They were retried until spec.delivery.expireAfter ran out' : 'The upstream refused them permanently'}; the Warning events of SenderIdentity ${namespace}/${identity} say why.`,
+    runbook_url: runbook('PostmasterMessagesBounced'),
+  },
+});
+
 describe('the PrometheusRule', () => {
   it('passes promtool check rules', async () => {
     const r = await promtool(['check', 'rules', 'rules.yaml']);
     expect(r.code, r.out).toBe(0);
-    expect(r.out).toMatch(/SUCCESS: 6 rules found/);
+    expect(r.out).toMatch(/SUCCESS: 9 rules found/);
   });
 
   it('fires each alert on trouble and stays quiet otherwise (promtool test rules)', async () => {
@@ -65,6 +75,19 @@ describe('the PrometheusRule', () => {
               series: 'kube_customresource_postmaster_status_condition{customresource_kind="EmailServer", namespace="mail", name="relay", type="Ready", reason="Succeeded"}',
               values: '1x40',
             },
+            // The store: replica b loses it at 6m, replica a never does.
+            { series: `postmaster_store_up{${op}, pod="a"}`, values: '1x40' },
+            { series: `postmaster_store_up{${op}, pod="b"}`, values: '1x5 0x35' },
+            // shop/alerts: 5 bounces on replica a (11m to 15m) and 1 on b (13m); sent mail is no trouble.
+            { series: `postmaster_queue_outcomes_total{${op}, pod="a", exported_namespace="shop", identity="alerts", result="sent"}`, values: '0+10x40' },
+            { series: `postmaster_queue_outcomes_total{${op}, pod="a", exported_namespace="shop", identity="alerts", result="bounced"}`, values: '0x10 1 2 3 4 5 5x25' },
+            { series: `postmaster_queue_outcomes_total{${op}, pod="b", exported_namespace="shop", identity="alerts", result="bounced"}`, values: '0x12 1x28' },
+            // billing/invoices: its first expiry ever at 20m, a series that starts at 1.
+            { series: `postmaster_queue_outcomes_total{${op}, pod="b", exported_namespace="billing", identity="invoices", result="expired"}`, values: '_x20 1x20' },
+            // The oldest message ages two minutes a minute; both replicas see the same queue.
+            { series: `postmaster_queue_oldest_age_seconds{${op}, pod="a"}`, values: '0+120x40' },
+            { series: `postmaster_queue_oldest_age_seconds{${op}, pod="b"}`, values: '0+120x40' },
+            { series: `postmaster_queue_messages{${op}, pod="a", state="deferred"}`, values: '5x40' },
             // Expires 10 days (and, for the other, 30 days) after the test's time 0.
             { series: 'kube_customresource_postmaster_certificate_expiry_timestamp_seconds{namespace="mail", name="relay", host="smtp.example.com"}', values: '864000x80' },
             { series: 'kube_customresource_postmaster_certificate_expiry_timestamp_seconds{namespace="mail", name="far", host="far.example.com"}', values: '2592000x80' },
@@ -142,6 +165,50 @@ describe('the PrometheusRule', () => {
                 },
               ],
             },
+            { eval_time: '8m', alertname: 'PostmasterStoreDown', exp_alerts: [] },
+            {
+              eval_time: '15m',
+              alertname: 'PostmasterStoreDown',
+              exp_alerts: [
+                {
+                  exp_labels: { severity: 'critical', pod: 'b' },
+                  exp_annotations: {
+                    summary: 'postmaster replica b has not reached its Valkey/Redis store for 5 minutes.',
+                    description: 'Queued sends are refused (503, SMTP 451) and nothing queued is delivered by it; Direct sends go on with per-replica idempotency keys and rate limits.',
+                    runbook_url: runbook('PostmasterStoreDown'),
+                  },
+                },
+              ],
+            },
+            { eval_time: '10m', alertname: 'PostmasterMessagesBounced', exp_alerts: [] },
+            {
+              eval_time: '18m',
+              alertname: 'PostmasterMessagesBounced',
+              exp_alerts: [bounced('shop', 'alerts', 'bounced', 6)],
+            },
+            {
+              eval_time: '25m',
+              alertname: 'PostmasterMessagesBounced',
+              exp_alerts: [bounced('billing', 'invoices', 'expired', 1), bounced('shop', 'alerts', 'bounced', 6)],
+            },
+            // Fifteen quiet minutes later, and the new series is no longer new.
+            { eval_time: '40m', alertname: 'PostmasterMessagesBounced', exp_alerts: [] },
+            { eval_time: '20m', alertname: 'PostmasterQueueStuck', exp_alerts: [] },
+            {
+              eval_time: '30m',
+              alertname: 'PostmasterQueueStuck',
+              exp_alerts: [
+                {
+                  exp_labels: { severity: 'warning' },
+                  exp_annotations: {
+                    summary: 'The oldest queued message has waited 1h 0m 0s (more than 30 minutes) for 10 minutes.',
+                    description:
+                      'Queued mail is not leaving; an upstream is refusing or failing it temporarily, a rate limit holds it back, or no replica works the queue. postmaster_queue_messages by state and postmaster_endpoint_upstream_errors_total say which.',
+                    runbook_url: runbook('PostmasterQueueStuck'),
+                  },
+                },
+              ],
+            },
             { eval_time: '30m', alertname: 'PostmasterCertificateExpiringSoon', exp_alerts: [] },
             {
               eval_time: '70m',
@@ -168,8 +235,22 @@ describe('the PrometheusRule', () => {
             { series: `postmaster_leader{${op}, pod="b"}`, values: '0x40' },
             { series: `postmaster_reconcile_total{${op}, kind="SmtpTarget", result="success"}`, values: '0+5x40' },
             { series: `postmaster_endpoint_messages_total{${op}, server="mail/relay", result="sent"}`, values: '0+90x40' },
+            // A queue that drains: messages come and go, none waits long, all are sent.
+            { series: `postmaster_store_up{${op}, pod="a"}`, values: '1x40' },
+            { series: `postmaster_store_up{${op}, pod="b"}`, values: '1x40' },
+            { series: `postmaster_queue_oldest_age_seconds{${op}, pod="a"}`, values: '0 30 0 90 0 10 0 0x34' },
+            { series: `postmaster_queue_outcomes_total{${op}, pod="a", exported_namespace="shop", identity="alerts", result="sent"}`, values: '0+10x40' },
+            { series: `postmaster_queue_outcomes_total{${op}, pod="a", exported_namespace="shop", identity="alerts", result="bounced"}`, values: '0x40' },
           ],
-          alert_rule_test: ['PostmasterDown', 'PostmasterNoLeader', 'PostmasterSendErrorRatioHigh', 'PostmasterReconcileErrors'].map((alertname) => ({
+          alert_rule_test: [
+            'PostmasterDown',
+            'PostmasterNoLeader',
+            'PostmasterSendErrorRatioHigh',
+            'PostmasterReconcileErrors',
+            'PostmasterStoreDown',
+            'PostmasterMessagesBounced',
+            'PostmasterQueueStuck',
+          ].map((alertname) => ({
             eval_time: '30m',
             alertname,
             exp_alerts: [],
@@ -189,11 +270,20 @@ describe('the PrometheusRule', () => {
     for (const { alert } of rules.groups.flatMap((g) => g.rules)) expect(readme).toMatch(new RegExp(`^#### ${alert}$`, 'm'));
   });
 
+  it('takes the queue age threshold from prometheusRule.queueOldestMessageMinutes', () => {
+    const rule = render({ set: ['prometheusRule.enabled=true', 'prometheusRule.queueOldestMessageMinutes=45'] }).find((o) => o.kind === 'PrometheusRule') as unknown as {
+      spec: { groups: { rules: { alert: string; expr: string; annotations: { summary: string } }[] }[] };
+    };
+    const stuck = rule.spec.groups.flatMap((g) => g.rules).find((r) => r.alert === 'PostmasterQueueStuck')!;
+    expect(stuck.expr).toMatch(/\) > 2700$/);
+    expect(stuck.annotations.summary).toContain('(more than 45 minutes)');
+  });
+
   it('leaves out the kube-state-metrics alerts when told to', () => {
     const rule = render({ set: ['prometheusRule.enabled=true', 'prometheusRule.kubeStateMetrics.enabled=false'] }).find(
       (o) => o.kind === 'PrometheusRule',
     ) as unknown as { spec: { groups: { name: string }[] } };
-    expect(rule.spec.groups.map((g) => g.name)).toEqual(['postmaster.operator']);
+    expect(rule.spec.groups.map((g) => g.name)).toEqual(['postmaster.operator', 'postmaster.store']);
   });
 });
 
@@ -288,6 +378,22 @@ describe('the Grafana dashboard', () => {
     for (const t of ['Sends by identity', 'Sends by server and route', 'Sends by result', 'Send latency', 'Upstream errors', 'Refusals by code', 'Reconcile errors', 'Connection tests', 'SMTP certificate expiry']) {
       expect(titles).toContain(t);
     }
+  });
+
+  it('has a queue row: messages by state, the oldest message, outcomes by result and the store, aggregated as the metrics need', () => {
+    const row = dashboard.panels.findIndex((p) => p.type === 'row' && p.title === 'Queue and store');
+    expect(row).toBeGreaterThan(0);
+    const next = dashboard.panels.findIndex((p, i) => i > row && p.type === 'row');
+    const panels = new Map(dashboard.panels.slice(row + 1, next).map((p) => [p.title, p.targets!.map((t) => t.expr).join(' ')]));
+    expect([...panels.keys()]).toEqual(['Queued messages by state', 'Oldest queued message', 'Queue outcomes by result', 'Bounced and expired by identity', 'Store up', 'Store']);
+    // The queue gauges are the same shared queue seen from every replica: max, never sum.
+    expect(panels.get('Queued messages by state')).toMatch(/^max by \(state\) \(postmaster_queue_messages\{/);
+    expect(panels.get('Oldest queued message')).toMatch(/^max\(postmaster_queue_oldest_age_seconds\{/);
+    // Outcomes are counted per replica: summed.
+    expect(panels.get('Queue outcomes by result')).toMatch(/^sum by \(result\) \(rate\(postmaster_queue_outcomes_total\{/);
+    expect(panels.get('Bounced and expired by identity')).toMatch(/^sum by \(exported_namespace, identity, result\)/);
+    expect(panels.get('Store up')).toMatch(/postmaster_store_up\{/);
+    expect(panels.get('Store')).toMatch(/postmaster_store_info\{/);
   });
 
   it('is the one the chart ships as a ConfigMap', () => {
