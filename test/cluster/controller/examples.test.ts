@@ -110,6 +110,16 @@ describe('examples', () => {
     });
   });
 
+  it('the queued example: without a store the operator says what to start it with', async () => {
+    const c = await eventually(async () => {
+      const cond = await getCondition('emailserver', ns, 'queued-relay', 'DeliveryReady');
+      expect(cond).toMatchObject({ status: 'False', reason: 'NoDurableStore' });
+      return cond!;
+    });
+    expect(c.message).toContain('--redis-url');
+    expect(await getCondition('emailserver', ns, 'queued-relay', 'Ready')).toMatchObject({ status: 'False', reason: 'NoDurableStore' });
+  });
+
   it('kubectl wait --for=condition=Ready works', async () => {
     const r = await kubectl(['wait', '--for=condition=Ready', '--timeout=30s', '-n', ns, 'emailserver/office365', 'senderidentity/alerts']);
     expect(r.stderr).toBe('');
