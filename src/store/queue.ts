@@ -26,7 +26,7 @@ export interface QueueCounts {
   queued: number;
   deferred: number;
   sending: number;
-  /** Age of the oldest waiting or delayed job (of the first few looked at), seconds. */
+  /** Age of the oldest waiting job, or of the first delayed ones due (a sample), seconds. */
   oldestAgeSeconds: number;
 }
 
@@ -106,7 +106,8 @@ export class DeliveryQueue<D extends object> {
 
   async counts(): Promise<QueueCounts> {
     const c = await this.#queue.getJobCounts('waiting', 'prioritized', 'active', 'delayed');
-    const oldest = await this.#queue.getJobs(['waiting', 'delayed'], 0, 49, true);
+    // A few jobs, not the whole backlog: each read carries the message body.
+    const oldest = [...(await this.#queue.getJobs(['waiting'], 0, 0, true)), ...(await this.#queue.getJobs(['delayed'], 0, 9, true))];
     const now = Date.now();
     const ages = oldest.map((j) => (now - j.timestamp) / 1000);
     return {
