@@ -5,6 +5,7 @@
 // mode refuses). What the server says about its append-only file is read on every
 // (re)connect, for the DeliveryReady condition and the store_info metric.
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import type { AppendOnly, StoreStatus } from './types.ts';
@@ -46,7 +47,13 @@ export class RedisConnection {
       ...(opts.username ?? url.username ? { username: opts.username ?? decodeURIComponent(url.username) } : {}),
       ...(opts.password ?? url.password ? { password: opts.password ?? decodeURIComponent(url.password) } : {}),
       ...(url.protocol === 'rediss:'
-        ? { tls: { servername: url.hostname, ...(opts.caFile ? { ca: readFileSync(opts.caFile, 'utf8') } : {}) } }
+        ? {
+            tls: {
+              // SNI takes names only; an IP address is verified against the certificate's IP SANs.
+              ...(isIP(url.hostname) ? {} : { servername: url.hostname }),
+              ...(opts.caFile ? { ca: readFileSync(opts.caFile, 'utf8') } : {}),
+            },
+          }
         : {}),
       connectionName: 'postmaster',
       // Back off to 2 s between reconnects, forever: the store comes back, we follow.

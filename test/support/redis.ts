@@ -4,11 +4,13 @@
 // acknowledged write) and noeviction as BullMQ requires. stop() and start() keep
 // the port and the data, so a test can take the store away and bring it back.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './ports.ts';
+import type { KeyPair } from './smtp-certs.ts';
 
 export interface RedisServer {
   port: number;
@@ -28,9 +30,22 @@ export interface RedisServer {
   destroy(): Promise<void>;
 }
 
-export async function startRedis(opts: { appendfsync?: 'always' | 'everysec' } = {}): Promise<RedisServer> {
+export interface RedisOptions {
+  appendfsync?: 'always' | 'everysec';
+  /** Serve TLS only (rediss://) with this certificate; `ca` is what clients trust. */
+  tls?: { server: KeyPair; ca: string };
+}
+
+export async function startRedis(opts: RedisOptions = {}): Promise<RedisServer & { caFile?: string }> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'postmaster-redis-'));
+  const files = (name: string, text: string) => (writeFileSync(join(dir, name), text), join(dir, name));
+  const tlsArgs = opts.tls
+    ? ['--port', '0', '--tls-port', String(port), '--tls-cert-file', files('server.pem', opts.tls.server.cert),
+       '--tls-key-file', files('server.key', opts.tls.server.key), '--tls-auth-clients', 'no']
+    : ['--port', String(port)];
+  const caFile = opts.tls ? files('ca.pem', opts.tls.ca) : undefined;
+  const scheme = opts.tls ? 'rediss' : 'redis';
   const password = `test-${Math.random().toString(36).slice(2)}`;
   let child: ChildProcess | undefined;
   let output = '';
@@ -38,7 +53,7 @@ export async function startRedis(opts: { appendfsync?: 'always' | 'everysec' } =
   async function start(): Promise<void> {
     if (child) return;
     const args = [
-      '--port', String(port),
+      ...tlsArgs,
       '--bind', '127.0.0.1',
       '--dir', dir,
       '--requirepass', password,
@@ -87,7 +102,7 @@ export async function startRedis(opts: { appendfsync?: 'always' | 'everysec' } =
   function command(...args: string[]): Promise<string> {
     const encode = (parts: string[]) => `*${parts.length}\r\n${parts.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`;
     return new Promise((resolve, reject) => {
-      const socket = connect(port, '127.0.0.1');
+      const socket = opts.tls ? tlsConnect({ port, host: '127.0.0.1', ca: opts.tls.ca, servername: 'localhost' }) : connect(port, '127.0.0.1');
       let reply = '';
       socket.setTimeout(5000, () => socket.destroy(new Error('redis command timed out')));
       socket.on('error', reject);
@@ -110,8 +125,13 @@ export async function startRedis(opts: { appendfsync?: 'always' | 'everysec' } =
   return {
     port,
     password,
-    url: `redis://127.0.0.1:${port}/0`,
-    env: { POSTMASTER_REDIS_URL: `redis://127.0.0.1:${port}/0`, POSTMASTER_REDIS_PASSWORD: password },
+    url: `${scheme}://127.0.0.1:${port}/0`,
+    env: {
+      POSTMASTER_REDIS_URL: `${scheme}://127.0.0.1:${port}/0`,
+      POSTMASTER_REDIS_PASSWORD: password,
+      ...(caFile ? { POSTMASTER_REDIS_TLS_CA_FILE: caFile } : {}),
+    },
+    ...(caFile ? { caFile } : {}),
     start,
     stop: () => halt('SIGTERM'),
     kill: () => halt('SIGKILL'),

@@ -149,3 +149,28 @@ describe('with the server away', () => {
     expect(a.status().up).toBe(true);
   });
 });
+
+describe('over TLS (rediss://)', () => {
+  it('connects with the CA it is given and refuses a server it cannot verify; the password never shows', { timeout: 30_000 }, async () => {
+    const { testPki } = await import('../../support/smtp-certs.ts');
+    const pki = testPki();
+    const secure = await startRedis({ tls: { server: pki.server, ca: pki.ca } });
+    try {
+      expect(secure.url).toMatch(/^rediss:\/\/127\.0\.0\.1:\d+\/0$/);
+      const trusted = redisStore({ url: secure.url, password: secure.password, caFile: secure.caFile!, log });
+      stores.push(trusted);
+      await eventually(async () => expect(trusted.status().up).toBe(true), 10_000, 50);
+      expect(await trusted.rateLimits.take([{ key: 'identity/ns/tls', what: 'x', limit: { messagesPerMinute: 1 } }])).toEqual({ ok: true });
+
+      const lines: string[] = [];
+      const recording = pino({ level: 'info' }, { write: (l: string) => void lines.push(l) });
+      const untrusted = redisStore({ url: secure.url, password: secure.password, log: recording });
+      stores.push(untrusted);
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(untrusted.status()).toMatchObject({ up: false, store: 'redis' });
+      expect(lines.join('')).not.toContain(secure.password);
+    } finally {
+      await secure.destroy();
+    }
+  });
+});
