@@ -50,7 +50,7 @@ const op = await startOperator({
   namespaces: ['bench'],
   extraArgs: ['--log-level=warn', '--connection-tests=false', ...(process.env.BENCH_OPERATOR_ARGS ?? '').split(' ').filter(Boolean)],
   env: redis.env,
-  nodeArgs: ['--max-semi-space-size=2'],
+  nodeArgs: ['--max-semi-space-size=2', ...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)],
 });
 for (const id of ['bench', 'queued']) await kubectl(['wait', '--for=condition=Ready', '--timeout=60s', '-n', 'bench', `senderidentity/${id}`]);
 
