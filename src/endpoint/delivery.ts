@@ -157,14 +157,17 @@ export function createDeliver(opts: DeliveryOptions): Deliver {
 
 /**
  * The provider APIs take bare addresses (their transports put each string in an
- * `email` field); SMTP keeps display names in the To and Cc headers.
+ * `email` field); SMTP keeps display names in the To and Cc headers. SparkPost
+ * (email_rfc822) and Graph (MIME) take the passed-through bytes as they are;
+ * SendGrid composes from the fields. API providers sign with their own domain
+ * authentication, so the DKIM keys stay here.
  */
 function forProvider(message: OutboundMessage, provider: SenderRoute['provider']): OutboundMessage {
   if (provider === 'SMTP') return message;
   const bare = (list: string[] | undefined) => list?.map((m) => checkMailbox(m, 'to').address);
-  // The provider composes its own message and signs with its own domain authentication.
-  const { raw: _raw, dkim: _dkim, ...fields } = message;
+  const { raw, dkim: _dkim, ...fields } = message;
   const out: OutboundMessage = { ...fields, to: bare(message.to) ?? [] };
+  if (raw && provider !== 'SendGrid') out.raw = raw;
   if (message.cc) out.cc = bare(message.cc)!;
   if (message.bcc) out.bcc = bare(message.bcc)!;
   return out;

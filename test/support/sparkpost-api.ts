@@ -237,13 +237,16 @@ export class FakeSparkPostApi {
       if (!Array.isArray(recipients) || recipients.length === 0) {
         return errors(reply, 422, [{ message: 'required field is missing', description: 'recipients is required', code: '1400' }]);
       }
-      if (!content.from || typeof content.subject !== 'string' || (!content.text && !content.html)) {
+      // content is either the whole message (email_rfc822, which must hold a From header) or its fields.
+      const rfc822 = typeof content.email_rfc822 === 'string' ? content.email_rfc822 : undefined;
+      const headerFrom = rfc822 ? /^From:[^\r\n]*?([^\s<>"]+@[^\s<>"]+)/im.exec(rfc822.split(/\r?\n\r?\n/)[0] ?? '')?.[1] : undefined;
+      if (rfc822 !== undefined ? !headerFrom : !content.from || typeof content.subject !== 'string' || (!content.text && !content.html)) {
         return errors(reply, 422, [
-          { message: 'required field is missing', description: 'content object or template_id required', code: '1400' },
+          { message: 'required field is missing', description: rfc822 !== undefined ? 'email_rfc822 must contain a From header' : 'content object or template_id required', code: '1400' },
         ]);
       }
       const fromEmail =
-        typeof content.from === 'string' ? content.from : String((content.from as { email?: unknown }).email ?? '');
+        headerFrom ?? (typeof content.from === 'string' ? content.from : String((content.from as { email?: unknown }).email ?? ''));
       const d = this.#domain(fromEmail.split('@')[1] ?? '');
       if (!d || !d.ownershipVerified || d.complianceStatus === 'blocked') {
         return errors(reply, 400, [{ description: 'Unconfigured or unverified sending domain.', code: '7001', message: 'Invalid domain' }]);

@@ -1,5 +1,7 @@
 // Sends through SparkPost's Transmissions API (POST /api/v1/transmissions) with the official
 // `sparkpost` SDK (transmissions.send, whose cc/bcc support sets header_to and the CC header).
+// A message a door received whole (SMTP) goes as it is, in content.email_rfc822, with every
+// envelope recipient in the list; others are mapped onto content's fields.
 // 200 with results.id is success unless every recipient was rejected.
 import type { ApiAccount, OutboundMessage, SendResult, Transport } from '../types.ts';
 import { SendError } from '../types.ts';
@@ -30,8 +32,10 @@ export interface SparkPostTransmission {
   cc?: Recipient[];
   bcc?: Recipient[];
   content: {
-    from: { email: string; name?: string };
-    subject: string;
+    /** The whole RFC 5322 message (then none of the fields below). */
+    email_rfc822?: string;
+    from?: { email: string; name?: string };
+    subject?: string;
     text?: string;
     html?: string;
     reply_to?: string;
@@ -66,6 +70,14 @@ export function sparkPostTransmission(message: OutboundMessage, ipPool?: string)
       permanent: true,
     });
   }
+  const rfc822 = utf8(message.raw);
+  if (rfc822 !== undefined) {
+    // The message carries its own To and Cc headers: every recipient goes in the list as it is.
+    const all: SparkPostTransmission = { recipients: [...recipients, ...cc, ...bcc], content: { email_rfc822: rfc822 } };
+    const rawPool = ipPool?.trim();
+    if (rawPool) all.options = { ip_pool: rawPool };
+    return all;
+  }
   if (!message.text && !message.html) {
     throw new SendError('The message has neither text nor html content.', { reason: SendReason.InvalidMessage, permanent: true });
   }
@@ -89,6 +101,16 @@ export function sparkPostTransmission(message: OutboundMessage, ipPool?: string)
   const pool = ipPool?.trim();
   if (pool) transmission.options = { ip_pool: pool };
   return transmission;
+}
+
+/** email_rfc822 is a JSON string: bytes that are not UTF-8 cannot travel in it, so such a message is composed from its fields. */
+function utf8(raw: Buffer | undefined): string | undefined {
+  if (!raw) return undefined;
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(raw);
+  } catch {
+    return undefined;
+  }
 }
 
 interface TransmissionResults {

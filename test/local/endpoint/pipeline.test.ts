@@ -437,3 +437,25 @@ describe('observability', () => {
     }
   });
 });
+
+describe('a message received whole', () => {
+  const raw = () => Buffer.from('From: someone@else.example\r\nBcc: hidden@example.org\r\nTo: Ops <ops@example.org>\r\nSubject: Whole\r\n\r\nbody\r\n');
+
+  it.each([
+    ['SparkPost', { provider: 'SparkPost', account: { apiKey: 'sp-key', region: 'US' }, describeKey: 'Secret "team/sp" key "apiKey"' }, true],
+    ['MicrosoftGraph', { provider: 'MicrosoftGraph', account: { tenantId: 't', clientId: 'c', clientSecret: 's' }, describeApp: 'app' }, true],
+    ['SendGrid', sendGridRoute(), false],
+  ] as const)('goes to %s as the edited bytes: %s', async (provider, route, carriesBytes) => {
+    directory.add({ identity: identity('team', 'billing', { email: 'billing@example.com' }), server: server('team', 'api', { provider }), ready: true, primary: route as never });
+    const p = pipelineWith();
+    await p.send(await request(p, 'billing', { message: { ...message('Whole'), raw: raw() } }));
+    const sent = transports.sent.at(-1)!.message;
+    expect(sent.dkim).toBeUndefined();
+    if (!carriesBytes) return expect(sent.raw).toBeUndefined();
+    const text = sent.raw!.toString();
+    // The relay's edits only: the identity's From where the client's stood, no Bcc field, one Received on top.
+    expect(text).toMatch(/^Received: by postmaster id [0-9a-f-]+; .*\r\nFrom: billing@example\.com\r\nTo: Ops <ops@example\.org>\r\nSubject: Whole\r\n/);
+    expect(text).not.toContain('hidden@example.org');
+    expect(sent.bcc).toEqual(['audit@example.org']);
+  });
+});

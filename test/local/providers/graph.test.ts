@@ -141,6 +141,19 @@ describe('sendMail with the MIME message', () => {
     await transport.close();
   });
 
+  it('a message received whole goes as it is, with a Bcc field for the envelope recipients its headers leave out', async () => {
+    const transport = new GraphTransport(sender);
+    const raw = Buffer.from(
+      `Received: by postmaster id q-1; Tue, 1 Dec 2026 10:00:00 +0000\r\nFrom: Contoso App <${SENDER}>\r\nTo: Ann <ann@example.org>\r\n` +
+        'Subject: Passed through\r\nMessage-ID: <whole@contoso>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nGrüße\r\n',
+    );
+    await transport.send(message({ raw, to: ['ann@example.org'], cc: [], bcc: ['hidden@example.org'] }));
+    const got = graph.messages.at(-1)!;
+    expect(got.mime.equals(Buffer.concat([Buffer.from('Bcc: hidden@example.org\r\n'), raw]))).toBe(true);
+    expect(got.recipients.sort()).toEqual(['ann@example.org', 'hidden@example.org']);
+    await transport.close();
+  });
+
   it('a token that expired mid-run is renewed once and the send succeeds', async () => {
     const transport = new GraphTransport(sender);
     await transport.send(message());

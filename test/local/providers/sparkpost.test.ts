@@ -340,6 +340,31 @@ describe('SparkPostTransport', () => {
     });
   });
 
+  it('sends a message received whole as it is (email_rfc822), every envelope recipient in the list', async () => {
+    const raw = Buffer.from(
+      'From: Acme Billing <billing@example.com>\r\nTo: alice@customer.test\r\nCc: carol@customer.test\r\nSubject: =?UTF-8?B?R3LDvMOfZQ==?=\r\n' +
+        'Message-ID: <kept@example.com>\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nGrüße, 8-bit\r\n',
+    );
+    await transport(account(FULL, { ipPool: 'transactional' })).send(message({ raw, to: ['alice@customer.test'], cc: ['carol@customer.test'], bcc: ['audit@example.com'] }));
+    expect(us.transmissions[0]!.body).toEqual({
+      options: { ip_pool: 'transactional' },
+      recipients: [
+        { address: { email: 'alice@customer.test' } },
+        { address: { email: 'carol@customer.test' } },
+        { address: { email: 'audit@example.com' } },
+      ],
+      content: { email_rfc822: raw.toString('utf8') },
+    });
+  });
+
+  it('composes from the fields a message whose bytes are not UTF-8 (a JSON string cannot carry them)', async () => {
+    const raw = Buffer.concat([Buffer.from('From: billing@example.com\r\nSubject: x\r\n\r\n'), Buffer.from([0xe9, 0x0d, 0x0a])]);
+    await transport(account(FULL)).send(message({ raw, cc: [], bcc: [] }));
+    const content = (us.transmissions[0]!.body as { content: Record<string, unknown> }).content;
+    expect(content.email_rfc822).toBeUndefined();
+    expect(content).toMatchObject({ subject: 'Your invoice', text: 'Invoice attached.' });
+  });
+
   it('keeps accounts apart: two transports, two services, two keys', async () => {
     const a = transport(account(FULL));
     const b = transport({ apiKey: EU_KEY, region: 'EU' }, { regionBaseUrls: { EU: euApi.url } });
