@@ -227,21 +227,45 @@ addFormats.default(ajv, ['uuid']);
 // contentEncoding is an annotation in JSON Schema 2020-12; format "byte" is what asserts (and what fuzzers read).
 ajv.addFormat('byte', { type: 'string', validate: isBase64 });
 const validateRequest = ajv.compile<SendMessageBody>(sendMessageRequestSchema);
+const { anyOf: _textOrHtml, ...fieldsOnly } = sendMessageRequestSchema;
+const validateFields = ajv.compile({ ...fieldsOnly, $id: 'SendMessageRequestFields' });
 /** For tests: responses must match what the document promises. */
 export const validateResponse = ajv.compile<SendMessageResponse>(sendMessageResponseSchema);
 export const validateErrorResponse = ajv.compile(errorResponseSchema);
 
 /** Checks a parsed JSON body against the request schema; the error names the first field at fault. */
 export function checkRequestShape(body: unknown): SendMessageBody {
-  if (validateRequest(body)) return body;
+  if (validateRequest(body)) {
+    const field = lonelySurrogate(body, '');
+    if (field) throw invalidRequest(field, 'is not valid Unicode (a lone UTF-16 surrogate)');
+    return body;
+  }
   const errors = validateRequest.errors ?? [];
-  // The anyOf (text or html) is checked first and its branches each report: one rule, one error,
-  // unless a branch found text or html of the wrong type.
+  // ajv checks the anyOf (text or html) before the fields; the fields' own errors say more, so they go first.
   if (errors[0]?.schemaPath.startsWith('#/anyOf/')) {
-    const wrongType = errors.find((e) => e.keyword === 'type');
-    throw wrongType ? toInvalidRequest(wrongType) : invalidRequest('text', 'text or html is required (a non-empty string)');
+    if (!validateFields(body)) throw toInvalidRequest(validateFields.errors?.[0]);
+    throw invalidRequest('text', 'text or html is required (a non-empty string)');
   }
   throw toInvalidRequest(errors[0]);
+}
+
+/** The field holding a lone surrogate (JSON's "\ud800"), which no UTF-8 can carry; the body passed the schema, so it is shallow. */
+function lonelySurrogate(value: unknown, path: string): string | undefined {
+  if (typeof value === 'string') return value.isWellFormed() ? undefined : path || '(body)';
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const found = lonelySurrogate(value[i], `${path}[${i}]`);
+      if (found) return found;
+    }
+  } else if (value !== null && typeof value === 'object') {
+    for (const [key, v] of Object.entries(value)) {
+      const field = path ? `${path}.${key.isWellFormed() ? key : JSON.stringify(key)}` : key;
+      if (!key.isWellFormed()) return field;
+      const found = lonelySurrogate(v, field);
+      if (found) return found;
+    }
+  }
+  return undefined;
 }
 
 /** "/to/1" → "to[1]", "/headers/X-Foo" → "headers.X-Foo". */
