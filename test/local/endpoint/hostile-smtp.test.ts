@@ -167,6 +167,39 @@ const cases: SmtpCase[] = [
     delivered: 0,
   },
   {
+    // Decoration, not smuggling (no line break): tidied for the checks, relayed as the client wrote it.
+    name: 'a raw control character in a To display name: relayed as written',
+    play: async () => (await inData()).send('To: "An\x07n" <ann@example.org>\r\nSubject: x\r\n\r\nbody\r\n.\r\n'),
+    code: 250,
+    text: /^2\.0\.0 /,
+    delivered: 1,
+    check([m]) {
+      expect(m!.headers.get('to')).toEqual(['"An\x07n" <ann@example.org>']);
+    },
+  },
+  {
+    name: 'a raw control character in an X- header',
+    play: async () => (await inData()).send('To: ann@example.org\r\nSubject: x\r\nX-Trace: a\x01b\r\n\r\nbody\r\n.\r\n'),
+    code: 554,
+    text: /^5\.6\.0 headers\.X-Trace: must not contain control characters/,
+    delivered: 0,
+  },
+  {
+    name: 'a raw control character in an attachment file name: relayed as written',
+    play: async () =>
+      (await inData()).send(
+        'To: ann@example.org\r\nSubject: x\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n' +
+          '--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n' +
+          '--b\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename="a\x1bb.txt"\r\n\r\nAAAA\r\n--b--\r\n.\r\n',
+      ),
+    code: 250,
+    text: /^2\.0\.0 /,
+    delivered: 1,
+    check([m]) {
+      expect(m!.body).toContain('filename="a\x1bb.txt"');
+    },
+  },
+  {
     name: 'an attachment file name that decodes to CRLF',
     play: async () =>
       (await inData()).send(
