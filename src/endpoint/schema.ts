@@ -40,7 +40,11 @@ const ADDR = "(?![^@]{65})(?![^<> ]{255})[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\\.[A
 export const BARE_ADDRESS_PATTERN = `^${ADDR}$`;
 // A display name (at most 128 characters) has no control characters, no <, >, " or \\, and may be in double quotes.
 const CONTROLS = '\\u0000-\\u001F\\u007F-\\u009F\\u2028\\u2029';
-const NAME = `(?:[^<>"\\\\${CONTROLS}]{0,128} *|"[^<>"\\\\${CONTROLS}]{0,128}" *)`;
+// Unquoted, it starts and ends with a non-space, so no run of spaces can be read two ways (which costs
+// O(n^3) steps on a field of spaces: 66 ms for 320 of them).
+const NAME_CHAR = `[^<>"\\\\${CONTROLS}]`;
+const NAME_EDGE = `[^ <>"\\\\${CONTROLS}]`;
+const NAME = `(?:(?:${NAME_EDGE}(?:${NAME_CHAR}{0,126}${NAME_EDGE})? *)?|"${NAME_CHAR}{0,128}" *)`;
 export const MAILBOX_PATTERN = `^ *(?:${ADDR}|${NAME}<${ADDR}>) *$`;
 /** A header value, the subject, a file name: no control characters (header injection lives there). */
 const NO_CONTROLS = `^[^${CONTROLS}]*$`;
