@@ -121,8 +121,8 @@ it('finds no server error and no schema violation in about 1,000 generated reque
     expect(m.from).toBe('fuzz@example.com');
     expect(m.headers.get('from')).toEqual(['Fuzz <fuzz@example.com>']);
   }
-  // Nothing the fuzzer sent made the operator log an error of its own.
-  const errors = op.logs().split('\n').filter((l) => /"level":(50|60)/.test(l));
+  // Nothing the fuzzer sent made the send endpoint log an error of its own (a bug: "request failed", "send failed unexpectedly").
+  const errors = op.logs().split('\n').filter((l) => /"level":(50|60)/.test(l) && /"component":"(http-door|send-endpoint)"/.test(l));
   expect(errors).toEqual([]);
 
   // The process is up and still sends.
