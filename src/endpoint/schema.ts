@@ -38,14 +38,17 @@ export interface SendMessageResponse {
 // 254 characters in all; a mailbox may carry a display name.
 const ADDR = "(?![^@]{65})(?![^<> ]{255})[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+";
 export const BARE_ADDRESS_PATTERN = `^${ADDR}$`;
-// A display name (at most 128 characters) has no control characters, no <, >, " or \\, and may be in double quotes.
+// A display name (at most 128 characters) has no control characters, no <, >, " or \\, and may be in double
+// quotes, where a backslash escapes the character after it (one that is allowed anyway).
 const CONTROLS = '\\u0000-\\u001F\\u007F-\\u009F\\u2028\\u2029';
-// Unquoted, it starts and ends with a non-space, so no run of spaces can be read two ways (which costs
+// Around a mailbox and its name, the white space JavaScript's trim() takes (control characters are refused anyway).
+const WS = '[ \\u00A0\\u1680\\u2000-\\u200A\\u202F\\u205F\\u3000\\uFEFF]*';
+// Unquoted, a name starts and ends with a non-space, so no run of spaces can be read two ways (which costs
 // O(n^3) steps on a field of spaces: 66 ms for 320 of them).
 const NAME_CHAR = `[^<>"\\\\${CONTROLS}]`;
-const NAME_EDGE = `[^ <>"\\\\${CONTROLS}]`;
-const NAME = `(?:(?:${NAME_EDGE}(?:${NAME_CHAR}{0,126}${NAME_EDGE})? *)?|"${NAME_CHAR}{0,128}" *)`;
-export const MAILBOX_PATTERN = `^ *(?:${ADDR}|${NAME}<${ADDR}>) *$`;
+const NAME_EDGE = `[^ \\u00A0\\u1680\\u2000-\\u200A\\u202F\\u205F\\u3000\\uFEFF<>"\\\\${CONTROLS}]`;
+const NAME = `(?:(?:${NAME_EDGE}(?:${NAME_CHAR}{0,126}${NAME_EDGE})?${WS})?|"(?:${NAME_CHAR}|\\\\${NAME_CHAR}){0,128}"${WS})`;
+export const MAILBOX_PATTERN = `^${WS}(?:${ADDR}|${NAME}<${ADDR}>)${WS}$`;
 /** A header value, the subject, a file name: no control characters (header injection lives there). */
 const NO_CONTROLS = `^[^${CONTROLS}]*$`;
 /** Either case of each letter: JSON Schema patterns have no flags, and header names are case-insensitive. */
@@ -57,7 +60,7 @@ const RELAY = `(?:${['SMTPAPI', 'MSYS-API'].map(anyCase).join('|')})$|(?:${['SG'
 export const HEADER_NAME_PATTERN = `^(?:${LISTED.map(anyCase).join('|')}|[Xx]-(?!${RELAY})[A-Za-z0-9-]{0,74})$`;
 /** Message-ID as message.ts takes it: <left@right>, printable, one @, at most 250 characters. */
 const MSGID_CHAR = '[\\x21-\\x3b\\x3d\\x3f\\x41-\\x7e]';
-const MESSAGE_ID_PATTERN = `^ *(?![^ ]{251})<${MSGID_CHAR}+@${MSGID_CHAR}+> *$`;
+const MESSAGE_ID_PATTERN = `^${WS}(?![^ ]{251})<${MSGID_CHAR}+@${MSGID_CHAR}+>${WS}$`;
 /** RFC 6838 type/subtype without parameters (a charset or name parameter would be ours to set). */
 export const MEDIA_TYPE_PATTERN = '^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$';
 /**
