@@ -68,7 +68,7 @@ const headerNames = [
   'X-PM-Tag', 'X-PMTag', 'X-Postmaster-Route', 'X-Postmasters', `X-${'a'.repeat(74)}`, `X-${'a'.repeat(75)}`, 'List-Id', 'list-unsubscribe-post',
   'List-Idx', 'In-Reply-To', 'References', 'Precedence', 'Auto-Submitted', 'From', 'Bcc', 'Content-Type', 'DKIM-Signature', 'X_A', 'X-A B', 'X-Ä',
 ];
-const messageIds = ['<a@b>', ' <a@b> ', '\u3000<a@b>\u3000', '<a@@b>', '<@b>', '<a b@c>', '<a@b>x', 'a@b', `<${'a'.repeat(246)}@b>`, `<${'a'.repeat(247)}@b>`, '<a<b@c>'];
+const messageIds = ['<a@b>', ' <a@b> ', '\u3000<a@b>\u3000', '<a@@b>', '<@b>', '<a b@c>', '<a@b>x', 'a@b', `<${'a'.repeat(246)}@b>`, `<${'a'.repeat(247)}@b>`, `<${'a'.repeat(246)}@b>\u3000\u3000`, '<a<b@c>'];
 const headerValues = ['ok', '', 'a\u0085b', 'tab\there', 'x'.repeat(900), 'x'.repeat(901), 'ünï ✓'];
 const subjects = ['x', 'a\u2028b', 's'.repeat(998), 's'.repeat(999), ' ', 'ünï ✓'];
 const filenames = ['a.txt', '.', '..', '...', '.profile', 'a/b', 'a\\b', 'a"b', 'a\u0001b', 'f'.repeat(255), 'f'.repeat(256), ' ', 'ü.pdf', 'a\u2029'];
