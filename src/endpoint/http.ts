@@ -2,6 +2,7 @@
 // Idempotency-Key) and GET /openapi.json. Every error leaves in one JSON shape,
 // { error: { code, message, field?, reason? } }, with Retry-After where waiting
 // helps. While draining, new requests get 503 and requests in flight finish.
+import { isUtf8 } from 'node:buffer';
 import Fastify, { LogController, type FastifyError, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import {
@@ -57,6 +58,14 @@ export function createHttpDoor(opts: HttpDoorOptions) {
   });
   // JSON only: fastify's default text/plain parser would hand the schema a string.
   app.removeContentTypeParser('text/plain');
+  // fastify's own JSON parser (prototype poisoning refused), on bytes that must be UTF-8: decoding
+  // would turn invalid bytes into U+FFFD, and the message would go out with other text than was sent.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body: Buffer, done) => {
+    if (!isUtf8(body)) return done(invalidRequest('(body)', 'is not valid UTF-8'), undefined);
+    parseJson(req, body.toString('utf8'), done);
+  });
   const document = JSON.stringify(openApiDocument());
   let draining = false;
 

@@ -6,14 +6,12 @@
 import { addressProblem, CONTROL, CONTROL_PROBLEM, formatMailbox, messageIdProblem, parseMailbox, type Mailbox } from '../mail/address.ts';
 import { invalidRequest, payloadTooLarge } from './errors.ts';
 import { DEFAULT_LIMITS, type MessageLimits } from './limits.ts';
-import type { SendMessageBody } from './schema.ts';
+import { isBase64, MEDIA_TYPE_PATTERN, type SendMessageBody } from './schema.ts';
 import type { SubmittedMessage } from './types.ts';
 
 const HEADER_NAME = /^[A-Za-z0-9][A-Za-z0-9-]{0,75}$/;
-// RFC 6838 type/subtype, no parameters (a charset or name parameter would be ours to set).
-const MEDIA_TYPE = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$/;
+const MEDIA_TYPE = new RegExp(MEDIA_TYPE_PATTERN);
 const CONTENT_ID = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.@-]{1,200}$/;
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 /** Extra headers callers may set, beside X-*: threading and list management. */
 export const ALLOWED_HEADERS: ReadonlySet<string> = new Set([
@@ -186,7 +184,7 @@ export function messageFromBody(body: SendMessageBody, limits: MessageLimits = D
       throw payloadTooLarge(`Attachments exceed ${limits.maxAttachmentBytes} bytes in all (decoded).`, 'attachments');
     }
     message.attachments = body.attachments.map((a, i) => {
-      if (!BASE64.test(a.content)) throw invalidRequest(`attachments[${i}].content`, 'is not base64 (RFC 4648, padded, no line breaks)');
+      if (!isBase64(a.content)) throw invalidRequest(`attachments[${i}].content`, 'is not base64 (RFC 4648, padded, no line breaks)');
       return {
         filename: a.filename,
         contentType: a.contentType ?? 'application/octet-stream',

@@ -69,7 +69,34 @@ export function openApiDocument(version = '0.1.0'): Record<string, unknown> {
           ],
           requestBody: {
             required: true,
-            content: { 'application/json': { schema: { $ref: '#/components/schemas/SendMessageRequest' } } },
+            content: {
+              'application/json': {
+                schema: { $ref: '#/components/schemas/SendMessageRequest' },
+                examples: {
+                  alert: {
+                    summary: 'A plain-text alert (the README example)',
+                    value: { sender: 'alerts', to: ['Ops <ops@example.com>'], subject: 'Disk full', text: 'The disk of node-1 is 97% full.' },
+                  },
+                  receipt: {
+                    summary: 'HTML with an inline logo, a PDF and threading headers',
+                    value: {
+                      sender: 'shop',
+                      to: ['"Doe, Jane" <jane@example.org>'],
+                      bcc: ['archive@example.com'],
+                      replyTo: 'support@example.com',
+                      subject: 'Your receipt for order 1234',
+                      text: 'Thank you for your order.',
+                      html: '<p><img src="cid:logo@example.com"> Thank you for your order.</p>',
+                      headers: { 'Message-ID': '<order-1234-receipt@example.com>', 'X-Order': '1234' },
+                      attachments: [
+                        { filename: 'logo.png', contentType: 'image/png', content: 'iVBORw0KGgo=', contentId: 'logo@example.com', disposition: 'inline' },
+                        { filename: 'receipt.pdf', contentType: 'application/pdf', content: 'JVBERi0xLjQK' },
+                      ],
+                    },
+                  },
+                },
+              },
+            },
           },
           responses: {
             '200': {

@@ -16,6 +16,10 @@ export interface SmtpDialogue {
   greeting: SmtpReplyLine;
   /** Writes `line` + CRLF and reads one reply. */
   command(line: string): Promise<SmtpReplyLine>;
+  /** Writes `bytes` exactly as given (no CRLF added, no dot-stuffing) and reads one reply. */
+  send(bytes: Buffer | string): Promise<SmtpReplyLine>;
+  /** Writes `bytes` exactly as given and reads nothing (a client part-way through DATA). */
+  write(bytes: Buffer | string): void;
   /** Sends DATA, then the message (dot-stuffed, ended with CRLF.CRLF); resolves with the reply to DATA and to the message. */
   data(raw: Buffer | string): Promise<{ start: SmtpReplyLine; end?: SmtpReplyLine }>;
   startTls(options: { ca: string; servername?: string }): Promise<void>;
@@ -89,6 +93,13 @@ export async function openDialogue(port: number, host = '127.0.0.1'): Promise<Sm
     command(line) {
       socket.write(`${line}\r\n`);
       return read();
+    },
+    send(bytes) {
+      socket.write(bytes);
+      return read();
+    },
+    write(bytes) {
+      socket.write(bytes);
     },
     async data(raw) {
       const start = await dialogue.command('DATA');

@@ -273,6 +273,17 @@ describe('the rest of the door', () => {
     expect(doc.components.securitySchemes.serviceAccountToken.scheme).toBe('bearer');
   });
 
+  it("its request examples are messages the door sends (once the sender names this test's identity)", async () => {
+    const doc = (await door.app.inject({ method: 'GET', url: '/openapi.json' })).json();
+    const examples = Object.values(doc.paths['/v1/messages'].post.requestBody.content['application/json'].examples) as { value: Body }[];
+    expect(examples.length).toBeGreaterThanOrEqual(2);
+    for (const { value } of examples) {
+      const res = await post({ ...value, sender: 'alerts' });
+      expect(res.statusCode, res.body).toBe(200);
+    }
+    expect(transports.sent).toHaveLength(examples.length);
+  });
+
   it('answers unknown routes in the same error shape', async () => {
     await expectError(await door.app.inject({ method: 'GET', url: '/v2/whatever?x=1' }), 404, 'POSTMASTER_ROUTE_NOT_FOUND');
   });
