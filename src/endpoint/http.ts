@@ -55,6 +55,8 @@ export function createHttpDoor(opts: HttpDoorOptions) {
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: opts.bodyLimit ?? DEFAULT_BODY_LIMIT,
     return503OnClosing: true,
+    // Longer ids than the route takes reach the door's own check (400 naming the field), not a bare 414.
+    maxParamLength: 1024,
   });
   // JSON only: fastify's default text/plain parser would hand the schema a string.
   app.removeContentTypeParser('text/plain');
@@ -70,9 +72,16 @@ export function createHttpDoor(opts: HttpDoorOptions) {
   let draining = false;
 
   app.addHook('onRequest', async (req, reply) => {
-    if (!draining) return;
-    reply.header('Connection', 'close');
-    return sendError(reply, drainingError());
+    if (draining) {
+      reply.header('Connection', 'close');
+      return sendError(reply, drainingError());
+    }
+    // A known path with a method it does not take: 405 before any body is read or parsed.
+    const allow = allowedMethods(req.url.split('?')[0] ?? '');
+    if (allow && !allow.split(', ').includes(req.method)) {
+      reply.header('Allow', allow);
+      return sendError(reply, methodNotAllowed(req.method, req.url, allow));
+    }
   });
 
   app.addHook('onResponse', async (req, reply) => {
@@ -86,9 +95,7 @@ export function createHttpDoor(opts: HttpDoorOptions) {
     return sendError(reply, e);
   });
   app.setNotFoundHandler((req, reply) => {
-    const path = req.url.split('?')[0];
-    const allow =
-      path === MESSAGES_PATH ? 'POST' : path === '/openapi.json' || path?.startsWith(`${MESSAGES_PATH}/`) ? 'GET, HEAD' : undefined;
+    const allow = allowedMethods(req.url.split('?')[0] ?? '');
     if (allow) reply.header('Allow', allow);
     // TRACE would echo the request, Authorization included: refused everywhere.
     if (allow || req.method === 'TRACE') return sendError(reply, methodNotAllowed(req.method, req.url, allow ?? 'POST /v1/messages'));
@@ -153,6 +160,13 @@ export function createHttpDoor(opts: HttpDoorOptions) {
 }
 
 export type HttpDoor = ReturnType<typeof createHttpDoor>;
+
+/** The methods a path of this door takes, or undefined for a path it does not serve. */
+function allowedMethods(path: string): string | undefined {
+  if (path === MESSAGES_PATH) return 'POST';
+  if (path === '/openapi.json' || (path.startsWith(`${MESSAGES_PATH}/`) && !path.slice(MESSAGES_PATH.length + 1).includes('/'))) return 'GET, HEAD';
+  return undefined;
+}
 
 function sendError(reply: FastifyReply, e: EndpointError): FastifyReply {
   if (e.retryAfterSeconds !== undefined) reply.header('Retry-After', String(e.retryAfterSeconds));

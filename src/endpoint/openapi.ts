@@ -105,7 +105,10 @@ export function openApiDocument(version = '0.1.0'): Record<string, unknown> {
             },
             '202': {
               description: "Queued: the message is stored in the shared store and the queue delivers it (the identity's EmailServer delivers Queued).",
+              headers: { Location: { description: 'Where its state can be read: /v1/messages/{id}.', schema: { type: 'string' } } },
               content: { 'application/json': { schema: { $ref: '#/components/schemas/QueuedMessageResponse' } } },
+              // Only a queued message has a state to read; a 200 (Direct) has none.
+              links: { getMessage: { operationId: 'getMessage', parameters: { id: '$response.body#/id' } } },
             },
             '400': error('The request is malformed; error.field names the field (header injection is refused here).'),
             '401': error('No token, or one the API server does not accept for the audience "postmaster".'),
@@ -137,6 +140,7 @@ export function openApiDocument(version = '0.1.0'): Record<string, unknown> {
           parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9._-]+$' } }],
           responses: {
             '200': { description: 'Its state.', content: { 'application/json': { schema: { $ref: '#/components/schemas/MessageStatus' } } } },
+            '400': error('The id is not one postmaster gives (1 to 128 letters, digits, ".", "_" or "-"); error.field is "id".'),
             '401': error('No token, or one the API server does not accept for the audience "postmaster".'),
             '404': error("No queued message by that id in the caller's namespace that the caller may send as (or it is older than 24 h)."),
             '503': error('The shared store or the API server cannot answer now.', true),

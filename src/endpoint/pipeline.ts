@@ -294,7 +294,8 @@ export function createPipeline(opts: PipelineOptions): DeliveryPipeline {
     },
     async messageStatus(caller, id) {
       try {
-        const found = /^[A-Za-z0-9._-]{1,128}$/.test(id) ? await queued.status(id) : undefined;
+        if (!/^[A-Za-z0-9._-]{1,128}$/.test(id)) throw invalidRequest('id', 'must be a queued message id: 1 to 128 letters, digits, ".", "_" or "-"');
+        const found = await queued.status(id);
         // Only the caller's namespace, and only callers who may send as the identity, learn it exists.
         if (!found || found.job.namespace !== caller.namespace) throw messageNotFound(id);
         await authorizeName(caller, found.job.identity).catch((err: unknown) => {

@@ -90,6 +90,11 @@ it('finds no server error and no schema violation in about 1,000 generated reque
     `Authorization: Bearer ${token}`,
     '--checks',
     'all',
+    // The stateful phase follows POST -> GET /v1/messages/{id}; this operator delivers Direct (no
+    // store), whose messages have no readable record by design (404, documented), so the phase
+    // could only report that and would take minutes. Queued records are read in test/cluster/store.
+    '--phases',
+    'examples,coverage,fuzzing',
     '--max-examples',
     String(MAX_EXAMPLES),
     '--seed',
