@@ -9,6 +9,8 @@ export interface Replicas {
   ns: string;
   ops: Operator[];
   token: string;
+  /** Starts a new replica in place of ops[i] (once that one was stopped or killed), with the same flags and store. */
+  replace(i: number): Promise<Operator>;
   stop(): Promise<void>;
 }
 
@@ -23,17 +25,16 @@ export async function startReplicas(opts: {
   extraArgs?: string[];
 }): Promise<Replicas> {
   const ns = await createNamespace(opts.prefix);
-  const ops = await Promise.all(
-    Array.from({ length: opts.count }, (_, i) =>
-      startOperator({
-        kubeconfig: kubeconfig(),
-        namespaces: [ns],
-        identity: `${ns}-replica-${i}`,
-        extraArgs: ['--connection-tests=false', '--drain-delay=100ms', '--log-level=info', ...FAST_QUEUE, ...(opts.extraArgs ?? [])],
-        ...(opts.redis ? { env: opts.redis.env } : {}),
-      }),
-    ),
-  );
+  let started = 0;
+  const replica = () =>
+    startOperator({
+      kubeconfig: kubeconfig(),
+      namespaces: [ns],
+      identity: `${ns}-replica-${started++}`,
+      extraArgs: ['--connection-tests=false', '--drain-delay=100ms', '--log-level=info', ...FAST_QUEUE, ...(opts.extraArgs ?? [])],
+      ...(opts.redis ? { env: opts.redis.env } : {}),
+    });
+  const ops = await Promise.all(Array.from({ length: opts.count }, replica));
   await kubectlOk(['create', 'serviceaccount', 'app', '-n', ns]);
   await kubectlOk([
     'create', 'role', 'send', '-n', ns, '--verb=send', '--resource=senderidentities.email.postmaster.dev',
@@ -45,6 +46,11 @@ export async function startReplicas(opts: {
     ns,
     ops,
     token,
+    async replace(i) {
+      const op = await replica();
+      ops[i] = op;
+      return op;
+    },
     async stop() {
       await Promise.all(ops.map((op) => op.stop('SIGKILL')));
       await kubectl(['delete', 'ns', ns, '--wait=false']);
