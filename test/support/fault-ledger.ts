@@ -82,6 +82,8 @@ export interface MessageRecord {
 const TEMPORARY_4XX = new Set(['POSTMASTER_RATE_LIMITED', 'POSTMASTER_REQUEST_TIMEOUT', 'POSTMASTER_IDEMPOTENCY_KEY_IN_USE', 'POSTMASTER_IDENTITY_NOT_READY']);
 const is2xx = (a: Answer) => a.status >= 200 && a.status < 300;
 const isNetwork = (a: Answer) => a.status === 0;
+/** No answer, on a connection that was open: the request may have been taken (a refused connection took nothing). */
+const unanswered = (a: Answer) => isNetwork(a) && a.code !== 'network:ECONNREFUSED';
 export const retriable = (a: Answer) => isNetwork(a) || a.status >= 500 || TEMPORARY_4XX.has(a.code);
 
 export interface ClientOptions {
@@ -130,13 +132,26 @@ export async function sendWithRetries(c: ClientOptions, seq: number, name: strin
   }
 }
 
-/** Runs `count` clients' messages `concurrency` at a time, named `${prefix}-${i}`; `progress` counts finished ones. */
-export async function load(c: ClientOptions, prefix: string, count: number, concurrency: number, progress?: { done: number }): Promise<MessageRecord[]> {
+/**
+ * Runs `count` clients' messages `concurrency` at a time, named `${prefix}-${i}`; `progress` counts
+ * finished ones. With `intervalMs`, message i starts no sooner than i × intervalMs after the first.
+ */
+export async function load(
+  c: ClientOptions,
+  prefix: string,
+  count: number,
+  concurrency: number,
+  progress?: { done: number },
+  intervalMs = 0,
+): Promise<MessageRecord[]> {
   const out: MessageRecord[] = new Array(count);
+  const t0 = Date.now();
   let next = 0;
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
       for (let i = next++; i < count; i = next++) {
+        const wait = t0 + i * intervalMs - Date.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
         out[i] = await sendWithRetries(c, i, `${prefix}-${i}`);
         if (progress) progress.done++;
       }
@@ -161,7 +176,7 @@ export interface Ledger {
   duplicates: number;
   /** Accepted (2xx) but never arrived. */
   lost: number;
-  /** Messages whose answers include one that may have sent (OUTCOME_UNKNOWN, or no answer at all). */
+  /** Messages whose answers include one that may have sent without saying so (OUTCOME_UNKNOWN, or no answer on an open connection). */
   uncertain: number;
   /** Arrivals that no answer explains: more copies than answers that may have sent (Direct), or an arrival with no 2xx and no lost answer (Queued). */
   unexplained: string[];
@@ -169,7 +184,7 @@ export interface Ledger {
   messageIdChanged: string[];
 }
 
-const MAY_HAVE_SENT = (a: Answer) => is2xx(a) || isNetwork(a) || a.code === 'POSTMASTER_UPSTREAM_OUTCOME_UNKNOWN' || a.code === 'POSTMASTER_INTERNAL';
+const MAY_HAVE_SENT = (a: Answer) => is2xx(a) || unanswered(a) || a.code === 'POSTMASTER_UPSTREAM_OUTCOME_UNKNOWN' || a.code === 'POSTMASTER_INTERNAL';
 
 /**
  * Holds the clients' records against the upstream's arrivals. `mode` says what a
@@ -205,7 +220,7 @@ export function ledger(scenario: string, mode: 'Direct' | 'Queued', records: Mes
     const ok = is2xx(r.final);
     if (ok) l.accepted++;
     else gaveUp[r.final.code] = (gaveUp[r.final.code] ?? 0) + 1;
-    if (r.answers.some((a) => isNetwork(a) || a.code === 'POSTMASTER_UPSTREAM_OUTCOME_UNKNOWN')) l.uncertain++;
+    if (r.answers.some((a) => unanswered(a) || a.code === 'POSTMASTER_UPSTREAM_OUTCOME_UNKNOWN')) l.uncertain++;
     const copies = sink.count(r.name);
     if (copies > 0) l.delivered++;
     if (copies > 1) l.duplicates += copies - 1;

@@ -1,7 +1,8 @@
 // Two (or more) operator replicas on one namespace, sharing a store when given
 // one, with a ServiceAccount token allowed to send as the named identities, and
 // a send helper that reports what a client sees (status, body, Retry-After).
-import { createNamespace, kubeconfig, kubectl, kubectlOk } from './kubectl.ts';
+import { createNamespace, kubeconfig } from './kubectl.ts';
+import { kubectlFor, runKubectl } from './kubectl-run.ts';
 import { startOperator, type Operator } from './operator.ts';
 import type { RedisServer } from './redis.ts';
 
@@ -23,12 +24,16 @@ export async function startReplicas(opts: {
   redis?: RedisServer;
   identities: string[];
   extraArgs?: string[];
+  /** Another API server than the run's (a test that stops its own). */
+  kubeconfig?: string;
 }): Promise<Replicas> {
-  const ns = await createNamespace(opts.prefix);
+  const kc = opts.kubeconfig ?? kubeconfig();
+  const kubectlOk = kubectlFor(kc);
+  const ns = await createNamespace(opts.prefix, {}, kubectlOk);
   let started = 0;
   const replica = () =>
     startOperator({
-      kubeconfig: kubeconfig(),
+      kubeconfig: kc,
       namespaces: [ns],
       identity: `${ns}-replica-${started++}`,
       extraArgs: ['--connection-tests=false', '--drain-delay=100ms', '--log-level=info', ...FAST_QUEUE, ...(opts.extraArgs ?? [])],
@@ -53,7 +58,7 @@ export async function startReplicas(opts: {
     },
     async stop() {
       await Promise.all(ops.map((op) => op.stop('SIGKILL')));
-      await kubectl(['delete', 'ns', ns, '--wait=false']);
+      await runKubectl(kc, ['delete', 'ns', ns, '--wait=false']);
     },
   };
 }
