@@ -9,7 +9,7 @@ import { apply, resource } from '../support/manifests.ts';
 import { startRedis, type RedisServer } from '../support/redis.ts';
 import { startReplicas, type Replicas } from '../support/replicas.ts';
 import { eventually, getCondition } from '../support/wait.ts';
-import { ledger, load, printLedger, startCountingSink, until, type ClientOptions, type CountingSink, type MessageRecord } from '../support/fault-ledger.ts';
+import { ledger, load, printLedger, queueDeferrals, startCountingSink, until, type ClientOptions, type CountingSink, type MessageRecord } from '../support/fault-ledger.ts';
 
 /** Messages per run (the issue's 2,000 for the restarts; every 10th of 1,000 for the unknown outcome). */
 const RESTART_MESSAGES = Number(process.env.FAULT_MESSAGES ?? 2000);
@@ -90,6 +90,7 @@ it('Direct: the upstream killed and restarted 5 times during the run loses nothi
 });
 
 it('Queued: the upstream killed and restarted 5 times during the run delivers every stored message', { timeout: 300_000 }, async () => {
+  const deferredBefore = await queueDeferrals(r.ops);
   let running = true;
   const faults = restartFiveTimes('queued-restarts', RESTART_MESSAGES, () => running);
   const records = await load(client('queued'), 'queued-restarts', RESTART_MESSAGES, CONCURRENCY);
@@ -97,8 +98,11 @@ it('Queued: the upstream killed and restarted 5 times during the run delivers ev
   running = false;
   const kills = await faults;
   const l = ledger(`queued, upstream killed ${kills}x`, 'Queued', records, sink);
+  l.queueDeferrals = (await queueDeferrals(r.ops)) - deferredBefore;
   printLedger(l);
   expect(kills).toBe(5);
+  // The clients saw no fault; the queue did, and retried.
+  expect(l.queueDeferrals).toBeGreaterThan(0);
   expect(l.accepted).toBe(RESTART_MESSAGES);
   expect(l.lost).toBe(0);
   expect(l.unexplained).toEqual([]);
@@ -135,10 +139,13 @@ it('Direct: an upstream dying after the data of every 10th message gives OUTCOME
 it('Queued: an upstream dying after the data of every 10th message is retried by the queue, one extra copy each', { timeout: 300_000 }, async () => {
   await sink.kill();
   await sink.start({ hangUpAfterData: everyTenth('queued-unknown') });
+  const unknownBefore = await queueDeferrals(r.ops, 'POSTMASTER_UPSTREAM_OUTCOME_UNKNOWN');
   const records = await load(client('queued'), 'queued-unknown', UNKNOWN_MESSAGES, CONCURRENCY);
   await drained(records);
   const l = ledger('queued, unknown outcome every 10th', 'Queued', records, sink);
+  l.queueDeferrals = (await queueDeferrals(r.ops, 'POSTMASTER_UPSTREAM_OUTCOME_UNKNOWN')) - unknownBefore;
   printLedger(l);
+  expect(l.queueDeferrals).toBe(UNKNOWN_MESSAGES / 10);
   expect(l.accepted).toBe(UNKNOWN_MESSAGES);
   expect(l.lost).toBe(0);
   expect(l.duplicates).toBe(UNKNOWN_MESSAGES / 10);

@@ -182,6 +182,8 @@ export interface Ledger {
   unexplained: string[];
   /** Names whose copies went out under different Message-IDs. */
   messageIdChanged: string[];
+  /** Queued: attempts the queue deferred during the run (postmaster_queue_deferrals_total over the replicas), when the scenario reads them. */
+  queueDeferrals?: number;
 }
 
 const MAY_HAVE_SENT = (a: Answer) => is2xx(a) || unanswered(a) || a.code === 'POSTMASTER_UPSTREAM_OUTCOME_UNKNOWN' || a.code === 'POSTMASTER_INTERNAL';
@@ -238,8 +240,15 @@ export function printLedger(l: Ledger): void {
   console.log(
     `[ledger] ${l.scenario}: attempted=${l.attempted} requests=${l.requests} 2xx=${l.accepted} delivered=${l.delivered} ` +
       `duplicates=${l.duplicates} lost=${l.lost} uncertain=${l.uncertain} unexplained=${l.unexplained.length} ` +
-      `messageIdChanged=${l.messageIdChanged.length} | errors: ${codes(l.errors)} | gave up: ${codes(l.gaveUp)}`,
+      `messageIdChanged=${l.messageIdChanged.length}${l.queueDeferrals === undefined ? '' : ` queueDeferrals=${l.queueDeferrals}`} | errors: ${codes(l.errors)} | gave up: ${codes(l.gaveUp)}`,
   );
+}
+
+/** The queue's deferred attempts so far, over these replicas (a killed one's are gone with it). */
+export async function queueDeferrals(ops: Operator[], reason?: string): Promise<number> {
+  const live = ops.filter((op) => op.process.exitCode === null && op.process.signalCode === null);
+  const counts = await Promise.all(live.map((op) => op.metric('postmaster_queue_deferrals_total', reason ? { reason } : {})));
+  return counts.reduce((a, b) => a + b, 0);
 }
 
 /** Polls until `check` is true or the time is up; returns whether it became true. */
