@@ -12,7 +12,7 @@ import { ledger, load, printLedger, queueDeferrals, startCountingSink, until, ty
 
 const MESSAGES = Number(process.env.FAULT_MESSAGES ?? 1000);
 const CONCURRENCY = 12;
-const DOWN_MS = 2000;
+const DOWN_MS = Number(process.env.FAULT_STORE_DOWN_MS ?? 2000);
 
 let redis: RedisServer;
 let sink: CountingSink;
