@@ -13,6 +13,8 @@ import { ledger, load, printLedger, queueDeferrals, startCountingSink, until, ty
 const MESSAGES = Number(process.env.FAULT_MESSAGES ?? 1000);
 const CONCURRENCY = 12;
 const DOWN_MS = Number(process.env.FAULT_STORE_DOWN_MS ?? 2000);
+/** --queue-lock-duration for this file: longer than the store is away. */
+const LOCK_S = 10;
 
 let redis: RedisServer;
 let sink: CountingSink;
@@ -23,7 +25,9 @@ beforeAll(async () => {
   redis = await startRedis();
   // A little slow, so the queue's workers are mid-send when the store goes.
   sink = await startCountingSink({ dataDelayMs: 20 });
-  r = await startReplicas({ prefix: 'faults-store', count: 2, redis, identities: ['direct', 'queued'] });
+  // The lock of a message mid-send outlives the store's absence (as the default 30 s does a
+  // restart): a lock that lapsed would hand the message to another worker, as a dead replica's.
+  r = await startReplicas({ prefix: 'faults-store', count: 2, redis, identities: ['direct', 'queued'], extraArgs: [`--queue-lock-duration=${LOCK_S}s`] });
   await apply(
     r.ns,
     resource('SmtpTarget', 'relay', { host: '127.0.0.1', port: sink.port, security: 'None' }),
