@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
 import { errorText } from '../kube/informer.ts';
 import type { ResolvedIdentity } from '../routing/identity.ts';
-import { fingerprint } from '../store/hash.ts';
+import { fingerprint, sha256 } from '../store/hash.ts';
 import { memoryStore, type StateStore } from '../store/store.ts';
 import { IdempotencyBusy, IdempotencyConflict } from '../store/types.ts';
 import { Authenticator, type KubeRequester, type ReviewedCaller } from './auth.ts';
@@ -206,12 +206,16 @@ export function createPipeline(opts: PipelineOptions): DeliveryPipeline {
       // Fixed before the first attempt: every retry (and a replay) carries the same Message-ID.
       const stable = key === undefined ? undefined : `${scope}\u0000${key}`;
       const submitted = { ...message, messageId: messageIdFor(message, found.identity.spec.email, stable) };
-      const once = () => (isQueued(found.server) ? queued.accept(id, submitted, found, caller.username) : direct(id, submitted, found));
+      const print = key === undefined ? undefined : fingerprint({ sender: request.sender, message });
+      // Stored under an id of the key and request: a retry after a store that took the
+      // message but lost its reply finds the same job instead of adding a second.
+      const jobId = stable === undefined ? id : uuidOf(`${stable}\u0000${print}`);
+      const once = () => (isQueued(found.server) ? queued.accept(jobId, submitted, found, caller.username) : direct(id, submitted, found));
       let outcome: SendOutcome;
-      if (key === undefined) {
+      if (key === undefined || print === undefined) {
         outcome = await once();
       } else {
-        const run = await idempotently(scope, key, fingerprint({ sender: request.sender, message }), once);
+        const run = await idempotently(scope, key, print, once);
         if (run.replayed) metrics.replays.inc({ door });
         outcome = run.result;
       }
@@ -334,4 +338,10 @@ export function createPipeline(opts: PipelineOptions): DeliveryPipeline {
     },
   };
   return pipeline;
+}
+
+/** A UUID-shaped id derived from `text` (the form every message id has). */
+function uuidOf(text: string): string {
+  const h = sha256(text);
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
 }

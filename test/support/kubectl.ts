@@ -21,12 +21,12 @@ export async function kubectlOk(args: string[], input?: string): Promise<string>
 }
 
 /** A fresh namespace for one test file, so files run in parallel against one server. */
-export async function createNamespace(prefix: string, labels: Record<string, string> = {}): Promise<string> {
+export async function createNamespace(prefix: string, labels: Record<string, string> = {}, run: (args: string[], input?: string) => Promise<string> = kubectlOk): Promise<string> {
   const name = `${prefix}-${randomBytes(3).toString('hex')}`;
   const labelYaml = Object.entries(labels)
     .map(([k, v]) => `    ${k}: "${v}"`)
     .join('\n');
-  await kubectlOk(
+  await run(
     ['apply', '-f', '-'],
     `apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ${name}\n  labels:\n    postmaster.dev/test: "true"\n${labelYaml}\n`,
   );

@@ -1,7 +1,8 @@
 // Two (or more) operator replicas on one namespace, sharing a store when given
 // one, with a ServiceAccount token allowed to send as the named identities, and
 // a send helper that reports what a client sees (status, body, Retry-After).
-import { createNamespace, kubeconfig, kubectl, kubectlOk } from './kubectl.ts';
+import { createNamespace, kubeconfig } from './kubectl.ts';
+import { kubectlFor, runKubectl } from './kubectl-run.ts';
 import { startOperator, type Operator } from './operator.ts';
 import type { RedisServer } from './redis.ts';
 
@@ -9,6 +10,8 @@ export interface Replicas {
   ns: string;
   ops: Operator[];
   token: string;
+  /** Starts a new replica in place of ops[i] (once that one was stopped or killed), with the same flags and store. */
+  replace(i: number): Promise<Operator>;
   stop(): Promise<void>;
 }
 
@@ -21,19 +24,22 @@ export async function startReplicas(opts: {
   redis?: RedisServer;
   identities: string[];
   extraArgs?: string[];
+  /** Another API server than the run's (a test that stops its own). */
+  kubeconfig?: string;
 }): Promise<Replicas> {
-  const ns = await createNamespace(opts.prefix);
-  const ops = await Promise.all(
-    Array.from({ length: opts.count }, (_, i) =>
-      startOperator({
-        kubeconfig: kubeconfig(),
-        namespaces: [ns],
-        identity: `${ns}-replica-${i}`,
-        extraArgs: ['--connection-tests=false', '--drain-delay=100ms', '--log-level=info', ...FAST_QUEUE, ...(opts.extraArgs ?? [])],
-        ...(opts.redis ? { env: opts.redis.env } : {}),
-      }),
-    ),
-  );
+  const kc = opts.kubeconfig ?? kubeconfig();
+  const kubectlOk = kubectlFor(kc);
+  const ns = await createNamespace(opts.prefix, {}, kubectlOk);
+  let started = 0;
+  const replica = () =>
+    startOperator({
+      kubeconfig: kc,
+      namespaces: [ns],
+      identity: `${ns}-replica-${started++}`,
+      extraArgs: ['--connection-tests=false', '--drain-delay=100ms', '--log-level=info', ...FAST_QUEUE, ...(opts.extraArgs ?? [])],
+      ...(opts.redis ? { env: opts.redis.env } : {}),
+    });
+  const ops = await Promise.all(Array.from({ length: opts.count }, replica));
   await kubectlOk(['create', 'serviceaccount', 'app', '-n', ns]);
   await kubectlOk([
     'create', 'role', 'send', '-n', ns, '--verb=send', '--resource=senderidentities.email.postmaster.dev',
@@ -45,9 +51,14 @@ export async function startReplicas(opts: {
     ns,
     ops,
     token,
+    async replace(i) {
+      const op = await replica();
+      ops[i] = op;
+      return op;
+    },
     async stop() {
       await Promise.all(ops.map((op) => op.stop('SIGKILL')));
-      await kubectl(['delete', 'ns', ns, '--wait=false']);
+      await runKubectl(kc, ['delete', 'ns', ns, '--wait=false']);
     },
   };
 }

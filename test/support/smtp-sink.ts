@@ -34,6 +34,11 @@ export interface SinkOptions {
   dataReply?: number;
   /** Wait this long before answering the end of DATA (messages stay in flight). */
   dataDelayMs?: number;
+  /**
+   * Called with each whole message before the reply: true records it (the server had it all)
+   * and drops the connection without answering, as an upstream dying before its reply would.
+   */
+  hangUpAfterData?: (m: ReceivedMessage) => boolean;
   /** Listen on this port (a restarted sink takes the port of the one before). Default: a free one. */
   port?: number;
 }
@@ -117,13 +122,19 @@ export async function startSmtpSink(opts: SinkOptions): Promise<SmtpSink> {
         if (opts.dataReply) return callback(replyError(opts.dataReply, 'Message refused by test policy'));
         const raw = Buffer.concat(chunks);
         const { mailFrom, rcptTo } = session.envelope;
-        messages.push({
+        const received: ReceivedMessage = {
           from: mailFrom ? mailFrom.address : '',
           to: rcptTo.map((r) => r.address),
           raw,
           ...parseMessage(raw),
           ...(typeof session.user === 'string' ? { user: session.user } : {}),
-        });
+        };
+        const hangUp = opts.hangUpAfterData?.(received) ?? false;
+        messages.push(received);
+        if (hangUp) {
+          for (const c of server.connections) if (c.id === session.id) c._socket.destroy();
+          return;
+        }
         callback(null, `Ok: queued as SINK${messages.length}`);
       });
     },

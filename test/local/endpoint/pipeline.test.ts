@@ -10,6 +10,7 @@ import type { SendRequest, SubmittedMessage } from '../../../src/endpoint/types.
 import type { ResolvedIdentity } from '../../../src/routing/identity.ts';
 import { EndpointError } from '../../../src/endpoint/errors.ts';
 import { createPipeline, type PipelineOptions } from '../../../src/endpoint/pipeline.ts';
+import { memoryStore } from '../../../src/store/store.ts';
 import { SendError } from '../../../src/providers/types.ts';
 import {
   FakeKube,
@@ -330,6 +331,32 @@ describe('Idempotency-Key', () => {
     transports.set('relay.example.com', 'accept');
     await p.send(await request(p, 'alerts', { idempotencyKey: 'k3' }));
     expect(transports.sent).toHaveLength(1);
+  });
+
+  it('Queued: a retry after the store took the message but lost its reply finds that job, never adds a second', async () => {
+    // The fault suite's store restart (test/faults/store.test.ts): the add reached Redis, its reply did not.
+    const jobs = new Map<string, unknown>();
+    let lostReplies = 1;
+    const queue = {
+      add: async (id: string, data: unknown) => {
+        if (!jobs.has(id)) jobs.set(id, data);
+        if (lostReplies-- > 0) throw new Error('Connection is closed.');
+      },
+      work: () => {},
+    };
+    const store = { ...memoryStore(), queue: () => queue as never, status: () => ({ store: 'redis' as const, up: true, appendonly: 'yes' as const, description: 'Redis' }) };
+    directory.add({ identity: identity('team', 'queued'), server: server('team', 'queued', { delivery: { mode: 'Queued' } }), ready: true, primary: smtpRoute() });
+    kube.allow(APP, 'team', 'queued');
+    const p = pipelineWith({ store });
+    const err = await refusal(p.send(await request(p, 'queued', { idempotencyKey: 'k-lost' })));
+    expect(err.code).toBe('POSTMASTER_QUEUE_UNAVAILABLE');
+    const retry = await p.send(await request(p, 'queued', { idempotencyKey: 'k-lost' }));
+    expect(retry).toMatchObject({ queued: true });
+    expect(jobs.size).toBe(1);
+    expect([...jobs.keys()]).toEqual([retry.id]);
+    // Without a key each request is its own message.
+    await p.send(await request(p, 'queued'));
+    expect(jobs.size).toBe(2);
   });
 
   it('keys are per caller: another ServiceAccount with the same key sends its own message', async () => {
