@@ -340,6 +340,8 @@ export function createPipeline(opts: PipelineOptions): DeliveryPipeline {
  */
 function forProvider(message: OutboundMessage, provider: SenderRoute['provider']): OutboundMessage {
   if (provider === 'SMTP') return message;
+  // Read for SMTP (header section only), then the route changed to an API provider: no body to map.
+  if (message.raw && message.text === undefined && message.html === undefined) throw new SendError('the route changed while the message was received; send it again', { reason: 'RouteChanged', permanent: false });
   const bare = (list: string[] | undefined) => list?.map((m) => checkMailbox(m, 'to').address);
   // The provider composes its own message and signs with its own domain authentication.
   const { raw: _raw, dkim: _dkim, ...fields } = message;

@@ -178,7 +178,9 @@ export function createSmtpDoor(opts: SmtpDoorOptions): SmtpDoor {
     const login = logins.get(session);
     if (!login) throw unauthenticated('Authentication required');
     const recipients = session.envelope.rcptTo.map((r) => r.address);
-    const message = await submittedMessage(raw, recipients);
+    // Leaving through SMTP, the message travels as its bytes: only its header section is read.
+    const passThrough = directory.resolve(login.caller.namespace, login.identity)?.primary?.provider === 'SMTP';
+    const message = await submittedMessage(raw, recipients, { passThrough });
     // Carried as received; the pipeline makes only the relay's edits (pass-through.ts).
     message.raw = raw;
     message.received = receivedTrace(session, opts.name ?? 'postmaster');
