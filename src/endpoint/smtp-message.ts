@@ -115,6 +115,8 @@ export async function submittedMessage(raw: Buffer, envelopeRecipients: string[]
 /** mailparser's header decoding (addresses, encoded words), run on the header fields alone. */
 const headerDecoder = new MailParser() as unknown as { processHeaders(lines: HeaderLines): Headers };
 
+const DECODED = new Set(['subject', 'message-id', 'to', 'cc', 'reply-to']);
+
 /** The fields simpleParser would give for the header section, without reading the body. */
 function parseHeaderSection(raw: Buffer): ParsedHeaders {
   // The lines as mailsplit gives them to mailparser: the field as written, folding kept, no final CRLF.
@@ -122,7 +124,8 @@ function parseHeaderSection(raw: Buffer): ParsedHeaders {
     const end = f.raw.length >= 2 && f.raw[f.raw.length - 2] === 0x0d && f.raw[f.raw.length - 1] === 0x0a ? f.raw.length - 2 : f.raw.length;
     return { key: f.key, line: f.raw.toString('latin1', 0, end) };
   });
-  const headers = headerDecoder.processHeaders(headerLines);
+  // Decoded: only the fields read below (counting repeats needs no decoding).
+  const headers = headerDecoder.processHeaders(headerLines.filter((l) => DECODED.has(l.key)));
   const parsed: ParsedHeaders = { headerLines };
   const subject = headers.get('subject');
   if (typeof subject === 'string') parsed.subject = subject;
