@@ -10,7 +10,7 @@ import SMTPPool from 'nodemailer/lib/smtp-pool';
 import type { SMTPPoolOptions, SMTPPoolSentMessageInfo } from 'nodemailer/lib/smtp-pool';
 import { parseMailbox } from '../../mail/address.ts';
 import { composeOptions } from '../compose.ts';
-import { DkimSignTransform } from '../dkim/sign.ts';
+import type { DkimSignTransform } from '../dkim/sign.ts';
 import { SendError } from '../types.ts';
 import { transportAuth } from './transport-auth.ts';
 import { passwordForms } from './with-session.ts';
@@ -109,14 +109,15 @@ export class SmtpTransport implements Transport {
     }
     const progress: Progress = { handedOver: false };
     try {
+      const dkim = message.dkim?.keys.length ? { signing: message.dkim, Signer: await loadSigner() } : undefined;
       if (message.raw) {
-        const info = await this.#sendRaw(message, message.raw, eightBit, progress, signal);
+        const info = await this.#sendRaw(message, message.raw, eightBit, progress, signal, dkim);
         return { messageId: queueId(info.response) ?? info.messageId, response: info.response };
       }
       const info = await this.#mailer.sendMail({
         ...mailOptions(message, signal),
         [PROGRESS]: progress,
-        ...(message.dkim ? { [DKIM]: message.dkim } : {}),
+        ...(dkim ? { [DKIM]: dkim } : {}),
       } as SendMailOptions);
       return { messageId: queueId(info.response) ?? info.messageId, response: info.response };
     } catch (err) {
@@ -130,14 +131,13 @@ export class SmtpTransport implements Transport {
    * Message-ID and a MIME boundary from random bytes and wrap the bytes in streams,
    * all for a message that is already finished; the pool needs only what it reads here.
    */
-  #sendRaw(message: OutboundMessage, raw: Buffer, eightBit: boolean, progress: Progress, signal: AbortSignal | undefined): Promise<SMTPPoolSentMessageInfo> {
+  #sendRaw(message: OutboundMessage, raw: Buffer, eightBit: boolean, progress: Progress, signal: AbortSignal | undefined, dkim: Dkim | undefined): Promise<SMTPPoolSentMessageInfo> {
     const envelope = {
       from: message.from.address,
       to: [...message.to, ...(message.cc ?? []), ...(message.bcc ?? [])].map(envelopeAddress),
       ...(eightBit ? { use8BitMime: true } : {}),
     };
     const messageId = message.messageId ?? '';
-    const dkim = message.dkim;
     const mail = {
       data: signal ? { signal } : {},
       message: {
@@ -147,8 +147,8 @@ export class SmtpTransport implements Transport {
         // Called again when the pool retries on a fresh connection: a new stream each time.
         createReadStream: () => {
           let stream: Readable = bytesOf(raw);
-          if (dkim?.keys.length) {
-            const signer = new DkimSignTransform(dkim);
+          if (dkim) {
+            const signer = new dkim.Signer(dkim.signing);
             pipeline(stream, signer, () => undefined);
             stream = signer;
           }
@@ -241,16 +241,24 @@ function trackHandOver(mail: { data: SendMailOptions; message: { createReadStrea
 /** Where the message's signing keys ride in mail.data (nodemailer's own `dkim` option is RSA only). */
 const DKIM = 'postmasterDkim';
 
+/** The keys to sign with, and the signer (mailauth, loaded by the first message signed: many servers sign none). */
+interface Dkim {
+  signing: DkimSigning;
+  Signer: typeof DkimSignTransform;
+}
+let signer: Promise<typeof DkimSignTransform> | undefined;
+const loadSigner = () => (signer ??= import('../dkim/sign.ts').then((m) => m.DkimSignTransform));
+
 /**
  * A nodemailer 'stream' plugin: the finished message (every header nodemailer
  * and the pipeline set, Date and Message-ID included) passes through the DKIM
  * signer, which prepends its DKIM-Signature fields; the bytes signed are the bytes sent.
  */
 function signDkim(mail: { data: SendMailOptions; message: { processFunc(fn: (input: NodeJS.ReadableStream) => NodeJS.ReadableStream): void } }, done: (err?: Error | null) => void): void {
-  const signing = (mail.data as Record<string, DkimSigning | undefined>)[DKIM];
-  if (signing?.keys.length) {
+  const dkim = (mail.data as Record<string, Dkim | undefined>)[DKIM];
+  if (dkim) {
     mail.message.processFunc((input) => {
-      const signer = new DkimSignTransform(signing);
+      const signer = new dkim.Signer(dkim.signing);
       pipeline(input as Readable, signer, () => undefined);
       return signer;
     });
