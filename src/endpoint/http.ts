@@ -2,7 +2,7 @@
 // Idempotency-Key) and GET /openapi.json. Every error leaves in one JSON shape,
 // { error: { code, message, field?, reason? } }, with Retry-After where waiting
 // helps. While draining, new requests get 503 and requests in flight finish.
-import Fastify, { LogController, type FastifyError, type FastifyReply } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import {
   EndpointError,
@@ -51,6 +51,9 @@ export function createHttpDoor(opts: HttpDoorOptions) {
     loggerInstance: log,
     // Our own one line per request (below): fastify's would be a second, and never needs headers.
     logController: new LogController({ disableRequestLogging: true }),
+    // A pino child per request (to bind its reqId) costs more than the request's own log
+    // lines: only at debug, where the per-request line is written, is it worth it.
+    ...(log.isLevelEnabled('debug') ? {} : { childLoggerFactory: (logger: FastifyBaseLogger) => logger }),
     bodyLimit: opts.bodyLimit ?? DEFAULT_BODY_LIMIT,
     return503OnClosing: true,
   });
@@ -59,16 +62,19 @@ export function createHttpDoor(opts: HttpDoorOptions) {
   const document = JSON.stringify(openApiDocument());
   let draining = false;
 
-  app.addHook('onRequest', async (req, reply) => {
-    if (!draining) return;
+  app.addHook('onRequest', (req, reply, done) => {
+    if (!draining) return done();
     reply.header('Connection', 'close');
-    return sendError(reply, drainingError());
+    sendError(reply, drainingError());
   });
 
-  app.addHook('onResponse', async (req, reply) => {
-    const fields = { method: req.method, path: req.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) };
-    req.log.debug(fields, 'request');
-  });
+  if (log.isLevelEnabled('debug')) {
+    app.addHook('onResponse', (req, reply, done) => {
+      const fields = { method: req.method, path: req.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) };
+      req.log.debug(fields, 'request');
+      done();
+    });
+  }
 
   app.setErrorHandler((err: FastifyError, req, reply) => {
     const e = fromFastify(err, req.headers['content-type']);
