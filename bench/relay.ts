@@ -14,6 +14,7 @@
 //   npm run bench:relay                    # 20,000 messages of ~2 kB, 16 sessions
 //   npm run bench:relay -- 2000            # a quick run
 //   npm run bench:relay -- 5000 --profile  # only the SMTP door, under node --cpu-prof; top self time
+//   npm run bench:relay -- 5000 --profile=http  # the same for the HTTP door
 //   npm run bench:relay -- 10000 --no-postfix  # quick: row 2 skipped (it takes a minute)
 //
 // The operator runs as the image runs it: the compiled dist/main.js with the Node
@@ -32,7 +33,8 @@ import { memoryOf, merge, selfTimes, type LoadResult, type Memory } from './rela
 import { startSmtpSink, type Sink } from './relay/sinks.ts';
 
 const args = process.argv.slice(2);
-const PROFILE = args.includes('--profile');
+const PROFILE = args.includes('--profile') || args.includes('--profile=http');
+const PROFILE_DOOR = args.includes('--profile=http') ? 'HTTP' : 'SMTP';
 const POSTFIX = !args.includes('--no-postfix');
 const N = Number(args.find((a) => /^\d+$/.test(a)) ?? 20_000);
 const SESSIONS = 16;
@@ -161,13 +163,17 @@ async function benchmark(): Promise<void> {
     const profDir = mkdtempSync(join(tmpdir(), 'postmaster-bench-prof-'));
     const { op, token } = await setUp({ doorSink, env: { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profDir}` } });
     const auth = ['-username', 'bench', '-password', token];
-    await load(bin, [...smtpFlags(op.smtpPort, 500), ...auth]);
-    progress(`SMTP door under --cpu-prof: ${N} messages`);
-    const r = await load(bin, [...smtpFlags(op.smtpPort, N), ...auth]);
+    const door = (n: number) =>
+      PROFILE_DOOR === 'SMTP'
+        ? [...smtpFlags(op.smtpPort, n), ...auth]
+        : ['-http', `http://127.0.0.1:${op.httpPort}/v1/messages`, '-sessions', String(SESSIONS), '-messages', String(n), '-size', String(SIZE), ...auth];
+    await load(bin, door(500));
+    progress(`${PROFILE_DOOR} door under --cpu-prof: ${N} messages`);
+    const r = await load(bin, door(N));
     await op.stop();
     const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
     if (!file) throw new Error(`the operator wrote no .cpuprofile in ${profDir}`);
-    console.log(`\nSMTP door under node --cpu-prof: ${rate(r.msgPerSec)} msg/s, p50 ${ms(r.p50Ms)}, p99 ${ms(r.p99Ms)} (${N} messages, ${SESSIONS} sessions)`);
+    console.log(`\n${PROFILE_DOOR} door under node --cpu-prof: ${rate(r.msgPerSec)} msg/s, p50 ${ms(r.p50Ms)}, p99 ${ms(r.p99Ms)} (${N} messages, ${SESSIONS} sessions)`);
     console.log(`profile: ${join(profDir, file)} (the whole operator run: start-up, warm-up, load)`);
     const print = (by: 'function' | 'owner', top: number) => {
       console.log(`\n| self time | share | ${by === 'owner' ? 'package or file' : 'function'} |`);
