@@ -17,7 +17,6 @@
 // A message that leaves through SMTP is passed through (the pipeline edits the
 // client's bytes): then only its header section is read, with mailparser's own
 // header decoding, and the body is never parsed (`passThrough`).
-import { MailParser, simpleParser } from 'mailparser';
 import type { AddressObject, EmailAddress, HeaderLines, Headers, ParsedMail } from 'mailparser';
 import { splitMessage } from '../mail/header-section.ts';
 import { invalidRequest } from './errors.ts';
@@ -47,6 +46,7 @@ type ParsedHeaders = Pick<ParsedMail, 'headerLines' | 'subject' | 'to' | 'cc' | 
  */
 export async function submittedMessage(raw: Buffer, envelopeRecipients: string[], opts: { passThrough?: boolean } = {}): Promise<SubmittedMessage> {
   checkHeaderSection(raw);
+  const { simpleParser, MailParser } = await loadMailparser();
   let full: ParsedMail | undefined;
   let parsed: ParsedHeaders;
   try {
@@ -59,7 +59,8 @@ export async function submittedMessage(raw: Buffer, envelopeRecipients: string[]
           skipImageLinks: true,
           checksumAlgo: false,
         });
-    parsed = full ?? parseHeaderSection(raw);
+    headerDecoder ??= new MailParser() as unknown as HeaderDecoder;
+    parsed = full ?? parseHeaderSection(raw, headerDecoder);
   } catch (err) {
     throw refuse('message', `it could not be parsed as MIME (${err instanceof Error ? err.message : 'unknown error'})`);
   }
@@ -112,20 +113,26 @@ export async function submittedMessage(raw: Buffer, envelopeRecipients: string[]
   return message;
 }
 
+// mailparser and what it brings (he, linkify-it, html-to-text, iconv-lite: about 7 MiB
+// of heap) are loaded by the first message the door receives, not by every operator.
+let mailparser: Promise<typeof import('mailparser')> | undefined;
+const loadMailparser = () => (mailparser ??= import('mailparser'));
+
 /** mailparser's header decoding (addresses, encoded words), run on the header fields alone. */
-const headerDecoder = new MailParser() as unknown as { processHeaders(lines: HeaderLines): Headers };
+type HeaderDecoder = { processHeaders(lines: HeaderLines): Headers };
+let headerDecoder: HeaderDecoder | undefined;
 
 const DECODED = new Set(['subject', 'message-id', 'to', 'cc', 'reply-to']);
 
 /** The fields simpleParser would give for the header section, without reading the body. */
-function parseHeaderSection(raw: Buffer): ParsedHeaders {
+function parseHeaderSection(raw: Buffer, decoder: HeaderDecoder): ParsedHeaders {
   // The lines as mailsplit gives them to mailparser: the field as written, folding kept, no final CRLF.
   const headerLines = splitMessage(raw).fields.map((f) => {
     const end = f.raw.length >= 2 && f.raw[f.raw.length - 2] === 0x0d && f.raw[f.raw.length - 1] === 0x0a ? f.raw.length - 2 : f.raw.length;
     return { key: f.key, line: f.raw.toString('latin1', 0, end) };
   });
   // Decoded: only the fields read below (counting repeats needs no decoding).
-  const headers = headerDecoder.processHeaders(headerLines.filter((l) => DECODED.has(l.key)));
+  const headers = decoder.processHeaders(headerLines.filter((l) => DECODED.has(l.key)));
   const parsed: ParsedHeaders = { headerLines };
   const subject = headers.get('subject');
   if (typeof subject === 'string') parsed.subject = subject;
