@@ -20,13 +20,14 @@
 // The operator runs as the image runs it: the compiled dist/main.js with the Node
 // flags of the Dockerfile's ENTRYPOINT (BENCH_NODE_ARGS adds or overrides flags to try).
 import { execFile, execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { startCluster, type Cluster } from '../test/support/cluster.ts';
 import { applyCrds, kubectlFor } from '../test/support/kubectl-run.ts';
 import { startOperator, type Operator } from '../test/support/operator.ts';
+import { imageRuntime } from './image.ts';
 import { benchNamespace } from './relay/namespace.ts';
 import { startPostfixRelay } from './relay/postfix-relay.ts';
 import { memoryOf, merge, selfTimes, type LoadResult, type Memory } from './relay/report.ts';
@@ -44,15 +45,15 @@ const run = promisify(execFile);
 const here = import.meta.dirname;
 const repo = join(here, '..');
 
-/** Compiles src/ to dist/ and reads the image's Node flags, so the operator runs as in the image. */
-function imageEntrypoint(): { main: string; nodeArgs: string[] } {
+/** Compiles src/ to dist/ and reads the image's Node flags and ENV, so the operator runs as in the image. */
+function imageEntrypoint(): { main: string; nodeArgs: string[]; env: Record<string, string> } {
   execFileSync(process.execPath, [join(repo, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(repo, 'tsconfig.json')], { stdio: 'inherit' });
-  const entrypoint = JSON.parse(/^ENTRYPOINT (\[.*\])$/m.exec(readFileSync(join(repo, 'Dockerfile'), 'utf8'))?.[1] ?? '[]') as string[];
+  const image = imageRuntime(repo);
   const extra = process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
   // A flag given in BENCH_NODE_ARGS replaces the image's flag of the same name.
   const named = (a: string) => a.replace(/=.*$/, '').replace(/^--no-/, '--');
-  const image = entrypoint.filter((a) => a.startsWith('--') && !extra.some((e) => named(e) === named(a)));
-  return { main: join(repo, 'dist', 'main.js'), nodeArgs: [...image, ...extra] };
+  const kept = image.nodeArgs.filter((a) => !extra.some((e) => named(e) === named(a)));
+  return { main: join(repo, 'dist', 'main.js'), nodeArgs: [...kept, ...extra], env: image.env };
 }
 
 // Everything started is stopped at the end, in reverse order, also on error or Ctrl-C.
@@ -131,8 +132,8 @@ async function setUp(opts: { doorSink: Sink; env?: Record<string, string> }): Pr
   const kubectl = kubectlFor(cluster.kubeconfig);
   await applyCrds(cluster.kubeconfig);
   const token = await benchNamespace(kubectl, { sinkPort: opts.doorSink.port, pool: POOL, tokenDuration: '2h' });
-  const { main, nodeArgs } = imageEntrypoint();
-  operatorCommand = `node ${nodeArgs.join(' ')} dist/main.js`;
+  const { main, nodeArgs, env } = imageEntrypoint();
+  operatorCommand = `${Object.entries(env).map(([k, v]) => `${k}=${v} `).join('')}node ${nodeArgs.join(' ')} dist/main.js`;
   progress(`operator: ${operatorCommand}`);
   const op = await startOperator({
     main,
@@ -140,7 +141,7 @@ async function setUp(opts: { doorSink: Sink; env?: Record<string, string> }): Pr
     kubeconfig: cluster.kubeconfig,
     namespaces: ['bench'],
     extraArgs: ['--log-level=warn'],
-    ...(opts.env ? { env: opts.env } : {}),
+    env: { ...env, ...opts.env },
   });
   cleanups.push(() => op.stop());
   await kubectl(['wait', '--for=condition=Ready', '--timeout=120s', '-n', 'bench', 'senderidentity/bench']);
