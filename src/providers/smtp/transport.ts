@@ -6,6 +6,7 @@ import { isAscii } from 'node:buffer';
 import { pipeline, Readable } from 'node:stream';
 import nodemailer from 'nodemailer';
 import type { Mail, NodemailerError, SendMailOptions } from 'nodemailer';
+import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import SMTPPool from 'nodemailer/lib/smtp-pool';
 import type { SMTPPoolOptions, SMTPPoolSentMessageInfo } from 'nodemailer/lib/smtp-pool';
 import { parseMailbox } from '../../mail/address.ts';
@@ -282,6 +283,36 @@ function mailOptions(message: OutboundMessage, signal: AbortSignal | undefined):
 function envelopeAddress(mailbox: string): string {
   return parseMailbox(mailbox).mailbox?.address ?? mailbox;
 }
+
+// nodemailer writes a message and its final "." in separate socket writes (the data
+// stream's transform, then its flush), each a system call and a wake-up of the
+// server. The socket is corked while the data stream runs and uncorked when it ends
+// (or when 64 KiB wait), so a small message leaves in one write, a large one in steps.
+type CorkableSocket = NodeJS.WritableStream & { cork(): void; uncork(): void; writableLength: number };
+type Connection = { _socket?: CorkableSocket; _createSendStream(cb: unknown): Readable };
+const connectionProto = SMTPConnection.prototype as unknown as Connection;
+const createSendStream = connectionProto._createSendStream;
+connectionProto._createSendStream = function (this: Connection, callback: unknown) {
+  const stream = createSendStream.call(this, callback);
+  const socket = this._socket;
+  if (!socket) return stream;
+  socket.cork();
+  let corked = true;
+  const uncork = () => {
+    if (!corked) return;
+    corked = false;
+    socket.uncork();
+  };
+  stream.on('data', () => {
+    if (socket.writableLength < 64 * 1024) return;
+    socket.uncork();
+    socket.cork();
+  });
+  stream.once('end', () => process.nextTick(uncork));
+  stream.once('error', uncork);
+  stream.once('close', uncork);
+  return stream;
+};
 
 /** A stream of one Buffer, in one chunk. */
 function bytesOf(bytes: Buffer): Readable {
