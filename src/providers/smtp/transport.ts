@@ -286,9 +286,11 @@ function envelopeAddress(mailbox: string): string {
 
 // nodemailer writes a message and its final "." in separate socket writes (the data
 // stream's transform, then its flush), each a system call and a wake-up of the
-// server. The socket is corked while the data stream runs and uncorked when it ends
-// (or when 64 KiB wait), so a small message leaves in one write, a large one in steps.
-type CorkableSocket = NodeJS.WritableStream & { cork(): void; uncork(): void; writableLength: number };
+// server. The socket is corked while the data stream runs and uncorked when it ends,
+// so a small message leaves in one write; a large one is flushed whenever the socket's
+// buffer reaches its high-water mark, where the pipe pauses for 'drain' (which a
+// corked socket would never emit).
+type CorkableSocket = NodeJS.WritableStream & { cork(): void; uncork(): void; writableLength: number; writableHighWaterMark: number };
 type Connection = { _socket?: CorkableSocket; _createSendStream(cb: unknown): Readable };
 const connectionProto = SMTPConnection.prototype as unknown as Connection;
 const createSendStream = connectionProto._createSendStream;
@@ -304,7 +306,7 @@ connectionProto._createSendStream = function (this: Connection, callback: unknow
     socket.uncork();
   };
   stream.on('data', () => {
-    if (socket.writableLength < 64 * 1024) return;
+    if (socket.writableLength < socket.writableHighWaterMark) return;
     socket.uncork();
     socket.cork();
   });
