@@ -23,6 +23,7 @@ import { resources } from '../src/kube/resources.ts';
 import { startCluster } from '../test/support/cluster.ts';
 import { startOperator } from '../test/support/operator.ts';
 import { applyCrds } from '../test/support/kubectl-run.ts';
+import { imageRuntime } from './image.ts';
 import { ReadyWatch } from './ready-watch.ts';
 
 const scales = process.argv.slice(2).map(Number).filter((n) => n > 0);
@@ -54,9 +55,9 @@ const sinkPort = (sink.server.address() as { port: number }).port;
 const repo = join(import.meta.dirname, '..');
 execFileSync(process.execPath, [join(repo, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(repo, 'tsconfig.json')], { stdio: 'inherit' });
 const main = join(repo, 'dist', 'main.js');
-// ...with the Node flags the image's ENTRYPOINT gives it.
-const entrypoint = JSON.parse(/^ENTRYPOINT (\[.*\])$/m.exec(readFileSync(join(repo, 'Dockerfile'), 'utf8'))?.[1] ?? '[]') as string[];
-const nodeArgs = [...entrypoint.filter((a) => a.startsWith('--')), ...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [])];
+// ...with the Node flags the image's ENTRYPOINT gives it, and the image's ENV.
+const image = imageRuntime(repo);
+const nodeArgs = [...image.nodeArgs, ...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [])];
 const nodeFlags = nodeArgs.join(' ');
 
 const cluster = await startCluster();
@@ -97,7 +98,7 @@ for (const scale of runs) {
     extraArgs: ['--log-level=warn', '--max-concurrent-tests=16', `--workers=${workers}`],
     // e.g. OPERATOR_NODE_OPTIONS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the operator.
     nodeArgs,
-    ...(process.env.OPERATOR_NODE_OPTIONS ? { env: { NODE_OPTIONS: process.env.OPERATOR_NODE_OPTIONS } } : {}),
+    env: { ...image.env, ...(process.env.OPERATOR_NODE_OPTIONS ? { NODE_OPTIONS: process.env.OPERATOR_NODE_OPTIONS } : {}) },
   });
   const post = (r: typeof resources.smtpTarget, body: object) => client.request('POST', collectionPath(r, ns), { body });
   const sessionsBefore = sessions;
@@ -189,7 +190,7 @@ for (const r of rows) {
       `${(r.p50 / 1000).toFixed(2)} s / ${(r.max / 1000).toFixed(2)} s | ${latGoal} |`,
   );
 }
-console.log(`\nThe operator ran as dist/main.js with the image's flags (${nodeFlags || 'none'}).`);
+console.log(`\nThe operator ran as dist/main.js with the image's flags (${nodeFlags || 'none'}) and ENV (${Object.entries(image.env).map(([k, v]) => `${k}=${v}`).join(' ') || 'none'}).`);
 console.log(`Connection tests and sender verification against a local SMTP sink (16 tests at once, ${workers} workers); latency over ${samples} Secret changes per scale.`);
 client.close();
 await cluster.stop();

@@ -14,7 +14,12 @@
 //   npm run bench:relay                    # 20,000 messages of ~2 kB, 16 sessions
 //   npm run bench:relay -- 2000            # a quick run
 //   npm run bench:relay -- 5000 --profile  # only the SMTP door, under node --cpu-prof; top self time
-import { execFile } from 'node:child_process';
+//   npm run bench:relay -- 5000 --profile=http  # the same for the HTTP door
+//   npm run bench:relay -- 10000 --no-postfix  # quick: row 2 skipped (it takes a minute)
+//
+// The operator runs as the image runs it: the compiled dist/main.js with the Node
+// flags of the Dockerfile's ENTRYPOINT (BENCH_NODE_ARGS adds or overrides flags to try).
+import { execFile, execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,19 +27,34 @@ import { promisify } from 'node:util';
 import { startCluster, type Cluster } from '../test/support/cluster.ts';
 import { applyCrds, kubectlFor } from '../test/support/kubectl-run.ts';
 import { startOperator, type Operator } from '../test/support/operator.ts';
+import { imageRuntime } from './image.ts';
 import { benchNamespace } from './relay/namespace.ts';
 import { startPostfixRelay } from './relay/postfix-relay.ts';
 import { memoryOf, merge, selfTimes, type LoadResult, type Memory } from './relay/report.ts';
 import { startSmtpSink, type Sink } from './relay/sinks.ts';
 
 const args = process.argv.slice(2);
-const PROFILE = args.includes('--profile');
+const PROFILE = args.includes('--profile') || args.includes('--profile=http');
+const PROFILE_DOOR = args.includes('--profile=http') ? 'HTTP' : 'SMTP';
+const POSTFIX = !args.includes('--no-postfix');
 const N = Number(args.find((a) => /^\d+$/.test(a)) ?? 20_000);
 const SESSIONS = 16;
 const SIZE = 2000;
 const POOL = 16; // the SmtpTarget's maxConnections, and the nodemailer peer's pool
 const run = promisify(execFile);
 const here = import.meta.dirname;
+const repo = join(here, '..');
+
+/** Compiles src/ to dist/ and reads the image's Node flags and ENV, so the operator runs as in the image. */
+function imageEntrypoint(): { main: string; nodeArgs: string[]; env: Record<string, string> } {
+  execFileSync(process.execPath, [join(repo, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(repo, 'tsconfig.json')], { stdio: 'inherit' });
+  const image = imageRuntime(repo);
+  const extra = process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  // A flag given in BENCH_NODE_ARGS replaces the image's flag of the same name.
+  const named = (a: string) => a.replace(/=.*$/, '').replace(/^--no-/, '--');
+  const kept = image.nodeArgs.filter((a) => !extra.some((e) => named(e) === named(a)));
+  return { main: join(repo, 'dist', 'main.js'), nodeArgs: [...kept, ...extra], env: image.env };
+}
 
 // Everything started is stopped at the end, in reverse order, also on error or Ctrl-C.
 const cleanups: (() => Promise<unknown>)[] = [];
@@ -84,6 +104,24 @@ async function postfixEndToEnd(): Promise<{ accepted: number; delivered: number;
   return { accepted: N / ((acceptedAt - started) / 1000), delivered: N / seconds, seconds };
 }
 
+let operatorCommand = '';
+
+interface Heap {
+  usedMiB: number;
+  totalMiB: number;
+  externalMiB: number;
+}
+
+/** The V8 heap (used, reserved) and memory outside it (Buffers), from the operator's own /metrics. */
+async function heapOf(op: Operator): Promise<Heap> {
+  const mib = async (name: string) => (await op.metric(name)) / 1024 / 1024;
+  return {
+    usedMiB: await mib('postmaster_nodejs_heap_size_used_bytes'),
+    totalMiB: await mib('postmaster_nodejs_heap_size_total_bytes'),
+    externalMiB: await mib('postmaster_nodejs_external_memory_bytes'),
+  };
+}
+
 async function setUp(opts: { doorSink: Sink; env?: Record<string, string> }): Promise<{ cluster: Cluster; op: Operator; token: string }> {
   progress('starting the API server and the operator');
   const cluster = await startCluster();
@@ -94,11 +132,16 @@ async function setUp(opts: { doorSink: Sink; env?: Record<string, string> }): Pr
   const kubectl = kubectlFor(cluster.kubeconfig);
   await applyCrds(cluster.kubeconfig);
   const token = await benchNamespace(kubectl, { sinkPort: opts.doorSink.port, pool: POOL, tokenDuration: '2h' });
+  const { main, nodeArgs, env } = imageEntrypoint();
+  operatorCommand = `${Object.entries(env).map(([k, v]) => `${k}=${v} `).join('')}node ${nodeArgs.join(' ')} dist/main.js`;
+  progress(`operator: ${operatorCommand}`);
   const op = await startOperator({
+    main,
+    nodeArgs,
     kubeconfig: cluster.kubeconfig,
     namespaces: ['bench'],
     extraArgs: ['--log-level=warn'],
-    ...(opts.env ? { env: opts.env } : {}),
+    env: { ...env, ...opts.env },
   });
   cleanups.push(() => op.stop());
   await kubectl(['wait', '--for=condition=Ready', '--timeout=120s', '-n', 'bench', 'senderidentity/bench']);
@@ -106,7 +149,7 @@ async function setUp(opts: { doorSink: Sink; env?: Record<string, string> }): Pr
 }
 
 const x = (a: number, b: number) => `${(a / b).toFixed(2)}x`;
-const rate = (r: number) => Math.round(r).toLocaleString('en-US');
+const rate = (r: number) => (Number.isNaN(r) ? 'skipped' : Math.round(r).toLocaleString('en-US'));
 const ms = (v: number) => `${v.toFixed(1)} ms`;
 const verdict = (ok: boolean) => (ok ? 'met' : 'NOT met');
 
@@ -121,13 +164,17 @@ async function benchmark(): Promise<void> {
     const profDir = mkdtempSync(join(tmpdir(), 'postmaster-bench-prof-'));
     const { op, token } = await setUp({ doorSink, env: { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profDir}` } });
     const auth = ['-username', 'bench', '-password', token];
-    await load(bin, [...smtpFlags(op.smtpPort, 500), ...auth]);
-    progress(`SMTP door under --cpu-prof: ${N} messages`);
-    const r = await load(bin, [...smtpFlags(op.smtpPort, N), ...auth]);
+    const door = (n: number) =>
+      PROFILE_DOOR === 'SMTP'
+        ? [...smtpFlags(op.smtpPort, n), ...auth]
+        : ['-http', `http://127.0.0.1:${op.httpPort}/v1/messages`, '-sessions', String(SESSIONS), '-messages', String(n), '-size', String(SIZE), ...auth];
+    await load(bin, door(500));
+    progress(`${PROFILE_DOOR} door under --cpu-prof: ${N} messages`);
+    const r = await load(bin, door(N));
     await op.stop();
     const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
     if (!file) throw new Error(`the operator wrote no .cpuprofile in ${profDir}`);
-    console.log(`\nSMTP door under node --cpu-prof: ${rate(r.msgPerSec)} msg/s, p50 ${ms(r.p50Ms)}, p99 ${ms(r.p99Ms)} (${N} messages, ${SESSIONS} sessions)`);
+    console.log(`\n${PROFILE_DOOR} door under node --cpu-prof: ${rate(r.msgPerSec)} msg/s, p50 ${ms(r.p50Ms)}, p99 ${ms(r.p99Ms)} (${N} messages, ${SESSIONS} sessions)`);
     console.log(`profile: ${join(profDir, file)} (the whole operator run: start-up, warm-up, load)`);
     const print = (by: 'function' | 'owner', top: number) => {
       console.log(`\n| self time | share | ${by === 'owner' ? 'package or file' : 'function'} |`);
@@ -146,6 +193,7 @@ async function benchmark(): Promise<void> {
   const { op, token } = await setUp({ doorSink });
   const pid = op.process.pid!;
   const idle = memoryOf(pid); // started and Ready, nothing sent yet
+  const idleHeap = await heapOf(op);
   const auth = ['-username', 'bench', '-password', token];
   const httpFlags = (n: number) => ['-http', `http://127.0.0.1:${op.httpPort}/v1/messages`, '-sessions', String(SESSIONS), '-messages', String(n), '-size', String(SIZE), ...auth];
 
@@ -163,7 +211,7 @@ async function benchmark(): Promise<void> {
   const half = Math.ceil(N / 2);
   const smtpRuns: LoadResult[] = [];
   const httpRuns: LoadResult[] = [];
-  const memory: { after: number; mem: Memory }[] = [];
+  const memory: { after: number; mem: Memory; heap: Heap }[] = [];
   let through = 0;
   for (const round of [1, 2]) {
     progress(`3. SMTP door, round ${round}: ${half} messages`);
@@ -171,15 +219,15 @@ async function benchmark(): Promise<void> {
     progress(`4. HTTP door, round ${round}: ${half} messages`);
     httpRuns.push(await load(bin, [...httpFlags(half), '-raw']));
     through += 2 * half;
-    memory.push({ after: through, mem: memoryOf(pid) });
+    memory.push({ after: through, mem: memoryOf(pid), heap: await heapOf(op) });
   }
   const smtpDoor = merge(smtpRuns);
   const httpDoor = merge(httpRuns);
   const doorDelivered = doorSink.delivered();
   await op.stop();
 
-  progress(`2. smtp-source -> Postfix relay -> smtp-sink: ${N} messages`);
-  const postfix = await postfixEndToEnd();
+  progress(POSTFIX ? `2. smtp-source -> Postfix relay -> smtp-sink: ${N} messages` : '2. Postfix skipped (--no-postfix)');
+  const postfix = POSTFIX ? await postfixEndToEnd() : { accepted: NaN, delivered: NaN, seconds: NaN };
 
   const [m1, m2] = [memory[0]!, memory[1]!];
   const grew = m2.mem.rssMiB - m1.mem.rssMiB;
@@ -199,8 +247,11 @@ async function benchmark(): Promise<void> {
   row(['---', '---', '---', '---', '---', '---']);
   row(['VmRSS', `${idle.rssMiB.toFixed(0)} MiB`, `${m1.mem.rssMiB.toFixed(0)} MiB`, `${m2.mem.rssMiB.toFixed(0)} MiB (${grew >= 0 ? '+' : ''}${grew.toFixed(0)})`, '<= 150 MiB, no growth (within 5%)', verdict(m2.mem.rssMiB <= 150 && grew <= 0.05 * m1.mem.rssMiB)]);
   row(['VmHWM (peak)', `${idle.hwmMiB.toFixed(0)} MiB`, `${m1.mem.hwmMiB.toFixed(0)} MiB`, `${m2.mem.hwmMiB.toFixed(0)} MiB`, '', '']);
+  const heapRow = (h: Heap) => `${h.usedMiB.toFixed(0)} / ${h.totalMiB.toFixed(0)} / ${h.externalMiB.toFixed(0)} MiB`;
+  row(['V8 heap used / total / external', heapRow(idleHeap), heapRow(m1.heap), heapRow(m2.heap), '', '']);
   console.log(
-    `\nDoors: two rounds of ${half} per door, SMTP then HTTP; the SmtpTarget pool has ${POOL} connections; the door sink received ${doorDelivered} messages (warm-up included).` +
+    `\nOperator: ${operatorCommand}.` +
+      `\nDoors: two rounds of ${half} per door, SMTP then HTTP; the SmtpTarget pool has ${POOL} connections; the door sink received ${doorDelivered} messages (warm-up included).` +
       `\nPostfix: ${postfix.seconds.toFixed(1)} s from the first connection to the last message at the sink; "accepted" is smtp-source's own rate.`,
   );
 }

@@ -3,6 +3,7 @@
 // primary route, and its fallback SmtpTarget when a provider API cannot take the
 // message now. Both the Direct path (pipeline.ts) and the queue's workers
 // (queued.ts) deliver through here; every failure is an EndpointError.
+import { isUtf8 } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { errorText } from '../kube/informer.ts';
@@ -164,6 +165,12 @@ export function createDeliver(opts: DeliveryOptions): Deliver {
  */
 function forProvider(message: OutboundMessage, provider: SenderRoute['provider']): OutboundMessage {
   if (provider === 'SMTP') return message;
+  // Read for SMTP (header section only, Direct), then the route changed before the send to a
+  // provider that composes from the fields: there is no body to map. Rare; a retry reads it whole.
+  const composes = provider === 'SendGrid' || (provider === 'SparkPost' && !isUtf8(message.raw ?? Buffer.alloc(0)));
+  if (composes && message.raw && message.text === undefined && message.html === undefined && !message.attachments?.length) {
+    throw new SendError('the route changed while the message was received; send it again', { reason: 'RouteChanged', permanent: false });
+  }
   const bare = (list: string[] | undefined) => list?.map((m) => checkMailbox(m, 'to').address);
   const { raw, dkim: _dkim, ...fields } = message;
   const out: OutboundMessage = { ...fields, to: bare(message.to) ?? [] };

@@ -3,7 +3,7 @@
 // { error: { code, message, field?, reason? } }, with Retry-After where waiting
 // helps. While draining, new requests get 503 and requests in flight finish.
 import { isUtf8 } from 'node:buffer';
-import Fastify, { LogController, type FastifyError, type FastifyReply } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import {
   EndpointError,
@@ -53,6 +53,9 @@ export function createHttpDoor(opts: HttpDoorOptions) {
     loggerInstance: log,
     // Our own one line per request (below): fastify's would be a second, and never needs headers.
     logController: new LogController({ disableRequestLogging: true }),
+    // A pino child per request (to bind its reqId) costs more than the request's own log
+    // lines: only at debug, where the per-request line is written, is it worth it.
+    ...(log.isLevelEnabled('debug') ? {} : { childLoggerFactory: (logger: FastifyBaseLogger) => logger }),
     bodyLimit: opts.bodyLimit ?? DEFAULT_BODY_LIMIT,
     return503OnClosing: true,
     // Longer ids than the route takes reach the door's own check (400 naming the field), not a bare 414.
@@ -71,23 +74,29 @@ export function createHttpDoor(opts: HttpDoorOptions) {
   const document = JSON.stringify(openApiDocument());
   let draining = false;
 
-  app.addHook('onRequest', async (req, reply) => {
+  app.addHook('onRequest', (req, reply, done) => {
     if (draining) {
       reply.header('Connection', 'close');
-      return sendError(reply, drainingError());
+      sendError(reply, drainingError());
+      return;
     }
     // A known path with a method it does not take: 405 before any body is read or parsed.
     const allow = allowedMethods(req.url.split('?')[0] ?? '');
     if (allow && !allow.split(', ').includes(req.method)) {
       reply.header('Allow', allow);
-      return sendError(reply, methodNotAllowed(req.method, req.url, allow));
+      sendError(reply, methodNotAllowed(req.method, req.url, allow));
+      return;
     }
+    done();
   });
 
-  app.addHook('onResponse', async (req, reply) => {
-    const fields = { method: req.method, path: req.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) };
-    req.log.debug(fields, 'request');
-  });
+  if (log.isLevelEnabled('debug')) {
+    app.addHook('onResponse', (req, reply, done) => {
+      const fields = { method: req.method, path: req.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) };
+      req.log.debug(fields, 'request');
+      done();
+    });
+  }
 
   app.setErrorHandler((err: FastifyError, req, reply) => {
     const e = fromFastify(err, req.headers['content-type']);

@@ -91,7 +91,8 @@ export function checkMessage(message: SubmittedMessage, limits: MessageLimits = 
   if (bcc.length) out.bcc = bcc;
   if (message.replyTo !== undefined) out.replyTo = checkAddress(message.replyTo, 'replyTo');
 
-  if (!message.text && !message.html) throw invalidRequest('text', 'text or html is required');
+  // A passed-through message (raw) is its bytes: its body is not read into text or html.
+  if (!message.text && !message.html && !message.raw) throw invalidRequest('text', 'text or html is required');
   for (const part of ['text', 'html'] as const) {
     const value = message[part];
     if (value === undefined) continue;

@@ -13,8 +13,12 @@
 // and folding in values, quotes in display names and file names, extra headers
 // beyond the allow-list or the length limits (dropped). Line breaks and NUL are
 // never tidied: they are refused.
-import { simpleParser } from 'mailparser';
-import type { AddressObject, EmailAddress, ParsedMail } from 'mailparser';
+//
+// A message that leaves through SMTP is passed through (the pipeline edits the
+// client's bytes): then only its header section is read, with mailparser's own
+// header decoding, and the body is never parsed (`passThrough`).
+import type { AddressObject, EmailAddress, HeaderLines, Headers, ParsedMail } from 'mailparser';
+import { splitMessage } from '../mail/header-section.ts';
 import { invalidRequest } from './errors.ts';
 import { addressKey, asciiDomain, messageIdProblem } from '../mail/address.ts';
 import { DEFAULT_LIMITS } from './limits.ts';
@@ -33,17 +37,30 @@ const HEADER_NAME = /^[A-Za-z0-9][A-Za-z0-9-]{0,75}$/;
 // eslint-disable-next-line no-control-regex
 const BREAKS = /[\r\n\x00]/;
 
-export async function submittedMessage(raw: Buffer, envelopeRecipients: string[]): Promise<SubmittedMessage> {
+/** The header fields the door reads, decoded as simpleParser decodes them; no body. */
+type ParsedHeaders = Pick<ParsedMail, 'headerLines' | 'subject' | 'to' | 'cc' | 'replyTo' | 'messageId'>;
+
+/**
+ * With `passThrough`, the message will travel as its bytes: the result has the
+ * envelope fields, Subject and Message-ID, but no text, html, attachments or headers.
+ */
+export async function submittedMessage(raw: Buffer, envelopeRecipients: string[], opts: { passThrough?: boolean } = {}): Promise<SubmittedMessage> {
   checkHeaderSection(raw);
-  let parsed: ParsedMail;
+  const { simpleParser, MailParser } = await loadMailparser();
+  let full: ParsedMail | undefined;
+  let parsed: ParsedHeaders;
   try {
-    parsed = await simpleParser(raw, {
-      skipHtmlToText: true, // an HTML-only message stays HTML-only
-      skipTextToHtml: true,
-      keepCidLinks: true,
-      skipImageLinks: true,
-      checksumAlgo: false,
-    });
+    full = opts.passThrough
+      ? undefined
+      : await simpleParser(raw, {
+          skipHtmlToText: true, // an HTML-only message stays HTML-only
+          skipTextToHtml: true,
+          keepCidLinks: true,
+          skipImageLinks: true,
+          checksumAlgo: false,
+        });
+    headerDecoder ??= new MailParser() as unknown as HeaderDecoder;
+    parsed = full ?? parseHeaderSection(raw, headerDecoder);
   } catch (err) {
     throw refuse('message', `it could not be parsed as MIME (${err instanceof Error ? err.message : 'unknown error'})`);
   }
@@ -78,11 +95,12 @@ export async function submittedMessage(raw: Buffer, envelopeRecipients: string[]
   if (replyTo) message.replyTo = asciiDomain(replyTo.address);
   // The client's Message-ID is kept (threading, deduplication of a retried send); a bad one is replaced.
   if (parsed.messageId && !messageIdProblem(parsed.messageId)) message.messageId = parsed.messageId;
-  if (parsed.text) message.text = parsed.text;
-  if (parsed.html) message.html = parsed.html;
+  if (!full) return message; // passed through: the body goes as it is
+  if (full.text) message.text = full.text;
+  if (full.html) message.html = full.html;
   // SMTP allows an empty body; the pipeline wants text or html: an empty line it is.
   if (!message.text && !message.html) message.text = '\n';
-  const attachments = parsed.attachments.map((a, i) => {
+  const attachments = full.attachments.map((a, i) => {
     const given = a.filename ?? `attachment-${i + 1}`;
     if (BREAKS.test(given)) throw refuse(`attachments[${i}].filename`, 'the file name decodes to a line break or NUL');
     // eslint-disable-next-line no-control-regex
@@ -90,9 +108,43 @@ export async function submittedMessage(raw: Buffer, envelopeRecipients: string[]
     return { filename, contentType: a.contentType, content: a.content };
   });
   if (attachments.length) message.attachments = attachments;
-  const headers = carriedHeaders(parsed);
+  const headers = carriedHeaders(full);
   if (Object.keys(headers).length) message.headers = headers;
   return message;
+}
+
+// mailparser and what it brings (he, linkify-it, html-to-text, iconv-lite: about 7 MiB
+// of heap) are loaded by the first message the door receives, not by every operator.
+let mailparser: Promise<typeof import('mailparser')> | undefined;
+const loadMailparser = () => (mailparser ??= import('mailparser'));
+
+/** mailparser's header decoding (addresses, encoded words), run on the header fields alone. */
+type HeaderDecoder = { processHeaders(lines: HeaderLines): Headers };
+let headerDecoder: HeaderDecoder | undefined;
+
+const DECODED = new Set(['subject', 'message-id', 'to', 'cc', 'reply-to']);
+
+/** The fields simpleParser would give for the header section, without reading the body. */
+function parseHeaderSection(raw: Buffer, decoder: HeaderDecoder): ParsedHeaders {
+  // The lines as mailsplit gives them to mailparser: the field as written, folding kept, no final CRLF.
+  const headerLines = splitMessage(raw).fields.map((f) => {
+    const end = f.raw.length >= 2 && f.raw[f.raw.length - 2] === 0x0d && f.raw[f.raw.length - 1] === 0x0a ? f.raw.length - 2 : f.raw.length;
+    return { key: f.key, line: f.raw.toString('latin1', 0, end) };
+  });
+  // Decoded: only the fields read below (counting repeats needs no decoding).
+  const headers = decoder.processHeaders(headerLines.filter((l) => DECODED.has(l.key)));
+  const parsed: ParsedHeaders = { headerLines };
+  const subject = headers.get('subject');
+  if (typeof subject === 'string') parsed.subject = subject;
+  const messageId = headers.get('message-id');
+  if (typeof messageId === 'string') parsed.messageId = messageId;
+  const to = headers.get('to') as AddressObject | AddressObject[] | undefined;
+  if (to) parsed.to = to;
+  const cc = headers.get('cc') as AddressObject | AddressObject[] | undefined;
+  if (cc) parsed.cc = cc;
+  const replyTo = headers.get('reply-to') as AddressObject | undefined;
+  if (replyTo) parsed.replyTo = replyTo;
+  return parsed;
 }
 
 /**

@@ -178,7 +178,11 @@ export function createSmtpDoor(opts: SmtpDoorOptions): SmtpDoor {
     const login = logins.get(session);
     if (!login) throw unauthenticated('Authentication required');
     const recipients = session.envelope.rcptTo.map((r) => r.address);
-    const message = await submittedMessage(raw, recipients);
+    // Leaving through SMTP now, the message travels as its bytes: only its header section is read.
+    // A Queued message may leave later by another route (the server may change): read it whole.
+    const route = directory.resolve(login.caller.namespace, login.identity);
+    const passThrough = route?.primary?.provider === 'SMTP' && route.server?.spec.delivery?.mode !== 'Queued';
+    const message = await submittedMessage(raw, recipients, { passThrough });
     // Carried as received; the pipeline makes only the relay's edits (pass-through.ts).
     message.raw = raw;
     message.received = receivedTrace(session, opts.name ?? 'postmaster');

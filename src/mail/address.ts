@@ -65,8 +65,21 @@ export function addressKey(address: string): string {
 export function asciiDomain(address: string): string {
   const at = address.lastIndexOf('@');
   if (at < 0) return address;
-  const domain = address.slice(at + 1);
-  return `${address.slice(0, at)}@${domainToASCII(domain) || domain}`;
+  return `${address.slice(0, at)}@${toAscii(address.slice(at + 1))}`;
+}
+
+// A message's addresses are compared several times on the way through a door, and
+// mail goes to few domains: the conversions are remembered (bounded, forgotten in bulk).
+const asciiDomains = new Map<string, string>();
+
+function toAscii(domain: string): string {
+  let ascii = asciiDomains.get(domain);
+  if (ascii === undefined) {
+    if (asciiDomains.size >= 1000) asciiDomains.clear();
+    ascii = domainToASCII(domain) || domain;
+    asciiDomains.set(domain, ascii);
+  }
+  return ascii;
 }
 
 /** An RFC 5322 msg-id as mail systems use it: `<left@right>`, printable, no spaces, at most 250 characters. */

@@ -2,13 +2,16 @@
 // send() resolves only on the server's 250 after DATA; every failure becomes a
 // SendError that says whether a retry or a fallback can help, and whether the
 // server already had the whole message (then the outcome is unknown).
-import { pipeline, type Readable } from 'node:stream';
+import { isAscii } from 'node:buffer';
+import { pipeline, Readable } from 'node:stream';
 import nodemailer from 'nodemailer';
 import type { Mail, NodemailerError, SendMailOptions } from 'nodemailer';
+import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import SMTPPool from 'nodemailer/lib/smtp-pool';
 import type { SMTPPoolOptions, SMTPPoolSentMessageInfo } from 'nodemailer/lib/smtp-pool';
+import { parseMailbox } from '../../mail/address.ts';
 import { composeOptions } from '../compose.ts';
-import { DkimSignTransform } from '../dkim/sign.ts';
+import type { DkimSignTransform } from '../dkim/sign.ts';
 import { SendError } from '../types.ts';
 import { transportAuth } from './transport-auth.ts';
 import { passwordForms } from './with-session.ts';
@@ -97,7 +100,7 @@ export class SmtpTransport implements Transport {
       throw new SendError(`The SMTP transport to ${this.#target} is closed.`, { reason: SmtpSendReason.TransportClosed, permanent: false });
     }
     // Scanned once: the refusal below and BODY=8BITMIME both depend on it.
-    const eightBit = !!message.raw && hasEightBit(message.raw);
+    const eightBit = !!message.raw && !isAscii(message.raw);
     if (eightBit && this.#eightBitMime === false) {
       // Carried unchanged or not at all: re-encoding the client's MIME is not a relay's business.
       throw new SendError(`${this.#target} does not take 8-bit messages (no 8BITMIME) and this one has 8-bit content; nothing was sent.`, {
@@ -107,15 +110,57 @@ export class SmtpTransport implements Transport {
     }
     const progress: Progress = { handedOver: false };
     try {
+      const dkim = message.dkim?.keys.length ? { signing: message.dkim, Signer: await loadSigner() } : undefined;
+      if (message.raw) {
+        const info = await this.#sendRaw(message, message.raw, eightBit, progress, signal, dkim);
+        return { messageId: queueId(info.response) ?? info.messageId, response: info.response };
+      }
       const info = await this.#mailer.sendMail({
-        ...mailOptions(message, signal, eightBit),
+        ...mailOptions(message, signal),
         [PROGRESS]: progress,
-        ...(message.dkim ? { [DKIM]: message.dkim } : {}),
+        ...(dkim ? { [DKIM]: dkim } : {}),
       } as SendMailOptions);
       return { messageId: queueId(info.response) ?? info.messageId, response: info.response };
     } catch (err) {
       throw this.#sendError(err, progress.handedOver);
     }
+  }
+
+  /**
+   * Pass-through: the bytes go to the pool as they are, with an explicit envelope.
+   * nodemailer's Mail and MimeNode would parse the envelope addresses again, make a
+   * Message-ID and a MIME boundary from random bytes and wrap the bytes in streams,
+   * all for a message that is already finished; the pool needs only what it reads here.
+   */
+  #sendRaw(message: OutboundMessage, raw: Buffer, eightBit: boolean, progress: Progress, signal: AbortSignal | undefined, dkim: Dkim | undefined): Promise<SMTPPoolSentMessageInfo> {
+    const envelope = {
+      from: message.from.address,
+      to: [...message.to, ...(message.cc ?? []), ...(message.bcc ?? [])].map(envelopeAddress),
+      ...(eightBit ? { use8BitMime: true } : {}),
+    };
+    const messageId = message.messageId ?? '';
+    const mail = {
+      data: signal ? { signal } : {},
+      message: {
+        getEnvelope: () => envelope,
+        messageId: () => messageId,
+        getHeader: (key: string) => (key.toLowerCase() === 'message-id' ? messageId : undefined),
+        // Called again when the pool retries on a fresh connection: a new stream each time.
+        createReadStream: () => {
+          let stream: Readable = bytesOf(raw);
+          if (dkim) {
+            const signer = new dkim.Signer(dkim.signing);
+            pipeline(stream, signer, () => undefined);
+            stream = signer;
+          }
+          // The connection reads the stream to its end only after DATA's 354: then the server has it all.
+          return stream.once('end', () => (progress.handedOver = true));
+        },
+      },
+    };
+    return new Promise((resolve, reject) => {
+      this.#pool.send(mail as unknown as Parameters<SMTPPool['send']>[0], (err, info) => (err || !info ? reject(err ?? new Error('the pool gave no send result')) : resolve(info)));
+    });
   }
 
   /** Stops taking messages, lets queued and in-flight ones finish, then closes the pool. */
@@ -197,16 +242,24 @@ function trackHandOver(mail: { data: SendMailOptions; message: { createReadStrea
 /** Where the message's signing keys ride in mail.data (nodemailer's own `dkim` option is RSA only). */
 const DKIM = 'postmasterDkim';
 
+/** The keys to sign with, and the signer (mailauth, loaded by the first message signed: many servers sign none). */
+interface Dkim {
+  signing: DkimSigning;
+  Signer: typeof DkimSignTransform;
+}
+let signer: Promise<typeof DkimSignTransform> | undefined;
+const loadSigner = () => (signer ??= import('../dkim/sign.ts').then((m) => m.DkimSignTransform));
+
 /**
  * A nodemailer 'stream' plugin: the finished message (every header nodemailer
  * and the pipeline set, Date and Message-ID included) passes through the DKIM
  * signer, which prepends its DKIM-Signature fields; the bytes signed are the bytes sent.
  */
 function signDkim(mail: { data: SendMailOptions; message: { processFunc(fn: (input: NodeJS.ReadableStream) => NodeJS.ReadableStream): void } }, done: (err?: Error | null) => void): void {
-  const signing = (mail.data as Record<string, DkimSigning | undefined>)[DKIM];
-  if (signing?.keys.length) {
+  const dkim = (mail.data as Record<string, Dkim | undefined>)[DKIM];
+  if (dkim) {
     mail.message.processFunc((input) => {
-      const signer = new DkimSignTransform(signing);
+      const signer = new dkim.Signer(dkim.signing);
       pipeline(input as Readable, signer, () => undefined);
       return signer;
     });
@@ -214,12 +267,10 @@ function signDkim(mail: { data: SendMailOptions; message: { processFunc(fn: (inp
   done();
 }
 
-function mailOptions(message: OutboundMessage, signal: AbortSignal | undefined, eightBit: boolean): SendMailOptions {
+/** A message nodemailer composes (the pass-through bytes go by #sendRaw). */
+function mailOptions(message: OutboundMessage, signal: AbortSignal | undefined): SendMailOptions {
   const { from } = message;
   const envelope = { from: from.address, to: [...message.to, ...(message.cc ?? []), ...(message.bcc ?? [])] };
-  // Pass-through: the bytes as the door received them, with the pipeline's edits already made;
-  // BODY=8BITMIME when they hold 8-bit bytes (and the server takes it).
-  if (message.raw) return { envelope: { ...envelope, ...(eightBit ? { use8BitMime: true } : {}) }, raw: message.raw, ...(signal ? { signal } : {}) };
   return {
     ...composeOptions(message),
     // Explicit envelope: the identity's address as sender; bcc only here, never in a header.
@@ -228,9 +279,51 @@ function mailOptions(message: OutboundMessage, signal: AbortSignal | undefined, 
   };
 }
 
-function hasEightBit(bytes: Buffer): boolean {
-  for (const b of bytes) if (b >= 0x80) return true;
-  return false;
+/** The bare address of a mailbox the pipeline checked (`Name <a@b>` or `a@b`). */
+function envelopeAddress(mailbox: string): string {
+  return parseMailbox(mailbox).mailbox?.address ?? mailbox;
+}
+
+// nodemailer writes a message and its final "." in separate socket writes (the data
+// stream's transform, then its flush), each a system call and a wake-up of the
+// server. The socket is corked while the data stream runs and uncorked when it ends,
+// so a small message leaves in one write; a large one is flushed whenever the socket's
+// buffer reaches its high-water mark, where the pipe pauses for 'drain' (which a
+// corked socket would never emit).
+type CorkableSocket = NodeJS.WritableStream & { cork(): void; uncork(): void; writableLength: number; writableHighWaterMark: number };
+type Connection = { _socket?: CorkableSocket; _createSendStream(cb: unknown): Readable };
+const connectionProto = SMTPConnection.prototype as unknown as Connection;
+const createSendStream = connectionProto._createSendStream;
+connectionProto._createSendStream = function (this: Connection, callback: unknown) {
+  const stream = createSendStream.call(this, callback);
+  const socket = this._socket;
+  if (!socket) return stream;
+  socket.cork();
+  let corked = true;
+  const uncork = () => {
+    if (!corked) return;
+    corked = false;
+    socket.uncork();
+  };
+  stream.on('data', () => {
+    if (socket.writableLength < socket.writableHighWaterMark) return;
+    socket.uncork();
+    socket.cork();
+  });
+  stream.once('end', () => process.nextTick(uncork));
+  stream.once('error', uncork);
+  stream.once('close', uncork);
+  return stream;
+};
+
+/** A stream of one Buffer, in one chunk. */
+function bytesOf(bytes: Buffer): Readable {
+  return new Readable({
+    read() {
+      this.push(bytes);
+      this.push(null);
+    },
+  });
 }
 
 /** The queue id the server named in its 250 ("queued as 4Xyz", Exim's "id=1abc-..."), if it did. */

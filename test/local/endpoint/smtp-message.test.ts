@@ -12,7 +12,21 @@ const raw = (headers: string[], body = 'hello\r\n') => Buffer.from(`${headers.jo
 async function convert(headers: string[], rcpt: string[], body?: string): Promise<SubmittedMessage> {
   const m = await submittedMessage(raw(headers, body), rcpt);
   expect(() => checkMessage(m)).not.toThrow();
+  // Passed through (SMTP routes), only the header section is read: the same envelope
+  // fields, Subject and Message-ID, and no body, which travels as the client's bytes.
+  const { text: _text, html: _html, attachments: _attachments, headers: _headers, ...fields } = m;
+  const passed = await submittedMessage(raw(headers, body), rcpt, { passThrough: true });
+  expect(passed).toEqual(fields);
+  expect(() => checkMessage({ ...passed, raw: raw(headers, body) })).not.toThrow();
   return m;
+}
+
+/** The refusal, the same whether the body is parsed or passed through. */
+async function refusal(message: Buffer, rcpt: string[]): Promise<string> {
+  const full = await submittedMessage(message, rcpt).then(() => 'accepted', (err: Error) => err.message);
+  const passed = await submittedMessage(message, rcpt, { passThrough: true }).then(() => 'accepted', (err: Error) => err.message);
+  expect(passed).toBe(full);
+  return full;
 }
 
 describe('recipients: the envelope decides', () => {
@@ -141,5 +155,20 @@ describe('Message-ID: the client\'s is kept', () => {
   it('drops one that is not a message id, so the pipeline chooses one', async () => {
     const m = await convert(['To: a@example.org', 'Subject: s', 'Message-ID: no brackets here'], ['a@example.org']);
     expect(m.messageId).toBeUndefined();
+  });
+});
+
+describe('refusals: the same when only the header section is read', () => {
+  it('a second From, a Subject or a display name that decodes to a line break', async () => {
+    expect(await refusal(raw(['From: a@example.org', 'From: b@example.org', 'To: c@example.org', 'Subject: s'], 'x\r\n'), ['c@example.org'])).toMatch(/more than one From/);
+    expect(await refusal(raw(['To: c@example.org', 'Subject: =?utf-8?B?' + Buffer.from('a\r\nBcc: x@example.org').toString('base64') + '?='], 'x\r\n'), ['c@example.org'])).toMatch(
+      /Subject header decodes to a line break/,
+    );
+    expect(await refusal(raw(['To: =?utf-8?Q?A=0D=0AB?= <c@example.org>', 'Subject: s'], 'x\r\n'), ['c@example.org'])).toMatch(/To header decodes to a line break/);
+  });
+
+  it('a header section of bare LFs, or a message of headers only', async () => {
+    expect(await refusal(Buffer.from('To: c@example.org\nSubject: s\n\nx\n'), ['c@example.org'])).toMatch(/bare LF/);
+    expect(await refusal(Buffer.from('To: c@example.org\r\nSubject: only headers'), ['c@example.org'])).toBe('accepted');
   });
 });

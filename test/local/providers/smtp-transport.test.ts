@@ -104,6 +104,21 @@ describe('SmtpTransport: delivery', () => {
     expect(s.connections).toBe(1);
   });
 
+  it('large messages arrive whole, composed (many small chunks) and raw, over plain text and TLS', async () => {
+    // The data stream is written to a corked socket: it must still flush under backpressure.
+    const attachment = Buffer.alloc(600 * 1024, 'abcdefghij');
+    const raw = Buffer.from(`From: bot@example.com\r\nTo: alice@example.net\r\nSubject: big\r\n\r\n${'line of text\r\n'.repeat(60_000)}`);
+    for (const mode of ['None', 'STARTTLS'] as const) {
+      const s = await sink(mode === 'None' ? { mode, auth: undefined, tls: undefined } : {});
+      const t = transport(s, mode === 'None' ? { security: 'None', tls: undefined, auth: undefined } : {});
+      await t.send({ ...simple, attachments: [{ filename: 'big.bin', contentType: 'application/octet-stream', content: attachment }] });
+      await t.send({ ...simple, raw });
+      expect(s.messages).toHaveLength(2);
+      expect(s.messages[0]!.raw.toString('latin1')).toContain(attachment.subarray(0, 57).toString('base64'));
+      expect(s.messages[1]!.raw.equals(raw)).toBe(true);
+    }
+  });
+
   it('implicit TLS and plain (None) modes deliver too', async () => {
     const tlsSink = await sink({ mode: 'TLS', auth: undefined });
     await transport(tlsSink, { security: 'TLS', auth: undefined }).send(simple);
