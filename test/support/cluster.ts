@@ -37,7 +37,23 @@ export interface StartOptions {
   verbose?: boolean;
 }
 
+/**
+ * Starts an API server. The harness picks etcd's ports by probing for free ones, and
+ * under a busy parallel suite another process can take one before etcd binds it:
+ * that start is retried, a few times.
+ */
 export async function startCluster(opts: StartOptions = {}): Promise<Cluster> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(opts);
+    } catch (err) {
+      if (attempt >= 4 || !/address already in use/.test((err as Error).message)) throw err;
+      await new Promise((r) => setTimeout(r, 200 * attempt));
+    }
+  }
+}
+
+async function startOnce(opts: StartOptions): Promise<Cluster> {
   const binary = await buildApiServer();
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'postmaster-apiserver-'));
   const args = ['--data-dir', dataDir, '--port', String(opts.port ?? 0)];
