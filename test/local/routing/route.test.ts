@@ -3,6 +3,8 @@
 // the spec's defaults), the fallback, and what the doors learn of the identity.
 import { describe, expect, it } from 'vitest';
 import type { EmailServer } from '../../../src/api/index.ts';
+import { reconcileEmailServer } from '../../../src/controller/emailserver.ts';
+import { noTester, TestCache } from '../../../src/controller/tester.ts';
 import { generatePrivateKey } from '../../../src/providers/dkim/keys.ts';
 import { resolveIdentity } from '../../../src/routing/identity.ts';
 import { fallbackRoute, serverRoute } from '../../../src/routing/route.ts';
@@ -265,5 +267,90 @@ describe('what the doors learn of an identity', () => {
     } as never);
     const out = resolveIdentity(w, 'mail', 'app', opts)!;
     expect(out.dkim?.keys).toEqual([expect.objectContaining({ domain: 'example.com', selector: 's1', algorithm: 'ed25519-sha256' })]);
+  });
+});
+
+describe('the field each Secret key is for, as SecretsResolved names it', () => {
+  const missing = (spec: Record<string, unknown>) => resolveSmtpTarget(new MemoryWorld(), smtpTarget('mail', 't', spec as never)).secrets.message;
+
+  it('SmtpTarget: Basic, the CA, and each OAuth2 grant', () => {
+    expect(missing({ tls: { caSecretRef: { name: 'ca' } } })).toBe('Secret "mail/ca" not found (needed for spec.tls.caSecretRef).');
+    const oauth2 = (grant: Record<string, unknown>) => ({ credentials: { type: 'OAuth2', oauth2: { user: 'me@example.com', ...grant } } });
+    expect(missing(oauth2({ refreshToken: { tokenUrl: 'https://t', clientId: 'c', secretRef: { name: 'rt' } } }))).toBe(
+      'Secret "mail/rt" not found (needed for spec.credentials.oauth2.refreshToken.clientSecretKey, spec.credentials.oauth2.refreshToken.refreshTokenKey).',
+    );
+    expect(missing(oauth2({ google: { secretRef: { name: 'sa' } } }))).toBe('Secret "mail/sa" not found (needed for spec.credentials.oauth2.google.serviceAccountKey).');
+    expect(missing(oauth2({ microsoft: { tenantId: 't', clientId: 'c', secretRef: { name: 'entra' }, clientSecretKey: 'secret' } }))).toBe(
+      'Secret "mail/entra" not found (needed for spec.credentials.oauth2.microsoft.clientSecretKey).',
+    );
+    expect(missing(oauth2({ microsoft: { tenantId: 't', clientId: 'c', secretRef: { name: 'entra' }, certificateKey: 'tls.crt', privateKeyKey: 'tls.key' } }))).toBe(
+      'Secret "mail/entra" not found (needed for spec.credentials.oauth2.microsoft.certificateKey, spec.credentials.oauth2.microsoft.privateKeyKey).',
+    );
+  });
+
+  it('EmailServer: the API key of SendGrid and SparkPost, and the Graph app', async () => {
+    const w = new MemoryWorld();
+    const message = async (spec: Record<string, unknown>) => {
+      const out = await reconcileEmailServer(emailServer('mail', 's', spec as never), { world: w, tester: noTester, tests: new TestCache(), now: new Date(0) }, opts);
+      return out.status.conditions?.find((c) => c.type === 'SecretsResolved')?.message;
+    };
+    expect(await message({ provider: 'SendGrid', smtp: undefined, sendgrid: { apiKeySecretRef: { name: 'k' } } })).toBe('Secret "mail/k" not found (needed for spec.sendgrid.apiKeySecretRef).');
+    expect(await message({ provider: 'SparkPost', smtp: undefined, sparkpost: { apiKeySecretRef: { name: 'k' } } })).toBe('Secret "mail/k" not found (needed for spec.sparkpost.apiKeySecretRef).');
+    expect(
+      await message({ provider: 'MicrosoftGraph', smtp: undefined, microsoftGraph: { app: { tenantId: 't', clientId: 'c', secretRef: { name: 'entra' }, clientSecretKey: 'cs' } } }),
+    ).toBe('Secret "mail/entra" not found (needed for spec.microsoftGraph.app.clientSecretKey).');
+    expect(
+      await message({ incoming: { protocol: 'IMAP', host: 'imap.example.com', port: 993, credentials: { secretRef: { name: 'box' } } } }),
+    ).toBe('Secret "mail/box" not found (needed for spec.incoming.credentials.usernameKey, spec.incoming.credentials.passwordKey).');
+  });
+});
+
+describe('edge cases of what the cache holds', () => {
+  it('a Secret without data has none of its keys; a target with a status but no connection test has no capability', () => {
+    const w = new MemoryWorld();
+    w.secrets.set('mail/login', { metadata: { name: 'login', namespace: 'mail' } });
+    expect(resolveSecrets(w, 'mail', [{ name: 'login', key: 'password', field: 'f' }])).toMatchObject({
+      ok: false,
+      reason: 'SecretKeyNotFound',
+      message: 'Secret "mail/login" has no key "password" (f).',
+    });
+    w.add(smtpTarget('mail', 'relay', {}, { status: { observedGeneration: 1, conditions: [] } as never }));
+    expect(serverRoute(w, emailServer('mail', 'smtp'), opts).route).toEqual({
+      provider: 'SMTP',
+      endpoint: { host: 'smtp.example.com', port: 587, security: 'STARTTLS', pool: { maxConnections: 5, maxMessagesPerConnection: 100 } },
+    });
+  });
+
+  it('OAuth2 logins: Microsoft with a certificate or a secret, a refresh token with its scope and without a client secret', () => {
+    const w = new MemoryWorld();
+    w.addSecret('mail', 'entra', { 'tls.crt': 'CERT', 'tls.key': 'KEY', secret: 's' });
+    w.addSecret('mail', 'rt', { token: 'r1', 'client-secret': 'cs' });
+    const login = (grant: Record<string, unknown>) =>
+      resolveSmtpTarget(w, smtpTarget('mail', 't', { credentials: { type: 'OAuth2', oauth2: { user: 'me@example.com', ...grant } } } as never)).endpoint?.auth;
+    const app = { tenantId: 'contoso', clientId: 'cid', secretRef: { name: 'entra' } };
+    expect(login({ microsoft: { ...app, certificateKey: 'tls.crt', privateKeyKey: 'tls.key' } })).toEqual({
+      user: 'me@example.com',
+      oauth2: { flow: 'Microsoft', tenantId: 'contoso', clientId: 'cid', certificate: { certificatePem: 'CERT', privateKeyPem: 'KEY' }, scope: 'https://outlook.office365.com/.default' },
+    });
+    expect(login({ microsoft: { ...app, clientSecretKey: 'secret' } })).toEqual({
+      user: 'me@example.com',
+      oauth2: { flow: 'Microsoft', tenantId: 'contoso', clientId: 'cid', clientSecret: 's', scope: 'https://outlook.office365.com/.default' },
+    });
+    expect(login({ refreshToken: { tokenUrl: 'https://t', clientId: 'c', secretRef: { name: 'rt' }, refreshTokenKey: 'token', scope: 'mail.send' } })).toEqual({
+      user: 'me@example.com',
+      oauth2: { flow: 'RefreshToken', tokenUrl: 'https://t', clientId: 'c', refreshToken: 'r1', clientSecret: 'cs', scope: 'mail.send' },
+    });
+  });
+
+  it('MicrosoftGraph: the certificate app, and the field a missing Secret is needed for', () => {
+    const w = new MemoryWorld();
+    const graph = (app: Record<string, unknown>) =>
+      emailServer('mail', 'g', { provider: 'MicrosoftGraph', microsoftGraph: { app: { tenantId: 't', clientId: 'c', secretRef: { name: 'entra' }, ...app } } } as never);
+    const cert = graph({ certificateKey: 'tls.crt', privateKeyKey: 'tls.key' });
+    w.addSecret('mail', 'entra', { 'tls.crt': 'CERT', 'tls.key': 'KEY' });
+    expect(serverRoute(w, cert, opts).route).toMatchObject({
+      account: { app: { tenantId: 't', clientId: 'c', certificate: { certificatePem: 'CERT', privateKeyPem: 'KEY' } }, saveToSentItems: true },
+    });
+    expect(serverRoute(w, cert, opts).route).not.toHaveProperty('account.app.clientSecret');
   });
 });

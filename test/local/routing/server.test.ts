@@ -141,6 +141,11 @@ describe('a platform default (defaultFor)', () => {
     expect(defaultForCoverage(w, w.emailServer('platform', 'shared')!)).toEqual({ admitted: [], refused: ['client'] });
     w.addNamespace('client', { tier: 'agency', admitted: 'yes' });
     expect(serverOf(w, 'client', 'app')).toMatchObject({ reason: 'ServerResolved' });
+    w.addNamespace('zeta', { tier: 'agency' });
+    w.addNamespace('beta', { tier: 'agency' });
+    expect(defaultForCoverage(w, w.emailServer('platform', 'shared')!)).toEqual({ admitted: ['client'], refused: ['beta', 'zeta'] });
+    w.namespaceMap.delete('zeta');
+    w.namespaceMap.delete('beta');
     expect(defaultForCoverage(w, w.emailServer('platform', 'shared')!)).toEqual({ admitted: ['client'], refused: [] });
   });
 
@@ -202,6 +207,8 @@ describe('label selectors', () => {
     expect(admits(w, emailServer('platform', 's'), 'platform')).toBe(true);
     expect(admits(w, emailServer('platform', 's'), 'team')).toBe(false);
     expect(admits(w, emailServer('platform', 's', { allowedNamespaces: { from: 'Same' } }), 'team')).toBe(false);
+    // Same means same, even with a selector left over from Selector.
+    expect(admits(w, emailServer('platform', 's', { allowedNamespaces: { from: 'Same', selector: { matchLabels: { mail: 'yes' } } } }), 'team')).toBe(false);
     expect(admits(w, emailServer('platform', 's', { allowedNamespaces: { from: 'All' } }), 'team')).toBe(true);
     expect(admits(w, sel, 'team')).toBe(true);
     expect(admits(w, sel, 'other')).toBe(false);
