@@ -11,7 +11,7 @@ export default {
   // The machine is shared: one test process at a time.
   concurrency: 1,
   // Loaded machine and tests against real servers on loopback: be patient before calling a mutant a timeout.
-  timeoutMS: 20_000,
+  timeoutMS: 10_000,
   timeoutFactor: 2,
   // clear-text prints the score per file and per folder.
   reporters: ['clear-text', 'progress', 'html', 'json'],

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { failed, ok, setCondition, summarize, unknown } from '../../../src/controller/conditions.ts';
+import { observe } from '../../../src/controller/tester.ts';
 
 const t0 = new Date('2026-01-01T00:00:00Z');
 const t1 = new Date('2026-01-01T00:05:00Z');
@@ -55,5 +56,52 @@ describe('summarize (kstatus)', () => {
     const fixed = summarize(broken, [ok('SecretsResolved', 'SecretsResolved', 'ok')], 'fine', 2, t1);
     expect(fixed.map((c) => c.type)).toEqual(['Ready', 'SecretsResolved']);
     expect(fixed[0]).toMatchObject({ status: 'True', lastTransitionTime: '2026-01-01T00:05:00Z' });
+  });
+});
+
+describe('the condition list users see', () => {
+  it('Ready first, then Reconciling and Stalled, then the rest by name', () => {
+    const c = summarize([], [ok('Zeta', 'Z', 'z'), failed('Alpha', 'Timeout', 'a', 'transient'), ok('Beta', 'B', 'b')], 'x', 1, t0);
+    expect(c.map((x) => x.type)).toEqual(['Ready', 'Reconciling', 'Alpha', 'Beta', 'Zeta']);
+    const stalled = summarize([], [ok('Zeta', 'Z', 'z'), failed('Alpha', 'Bad', 'a')], 'x', 1, t0);
+    expect(stalled.map((x) => x.type)).toEqual(['Ready', 'Stalled', 'Alpha', 'Zeta']);
+  });
+
+  it('drops a condition no longer observed (a feature turned off), keeps foreign ones out', () => {
+    const before = summarize([], [ok('IncomingConnected', 'Connected', 'imap ok'), ok('SecretsResolved', 'SecretsResolved', 's')], 'x', 1, t0);
+    const after = summarize(before, [ok('SecretsResolved', 'SecretsResolved', 's')], 'x', 2, t1);
+    expect(after.map((c) => c.type)).toEqual(['Ready', 'SecretsResolved']);
+    // Ready keeps its transition time across reconciles that do not flip it.
+    expect(after[0]).toMatchObject({ status: 'True', lastTransitionTime: '2026-01-01T00:00:00Z', observedGeneration: 2 });
+  });
+
+  it('times are whole seconds, as kubectl and kstatus expect', () => {
+    const c = setCondition([], { type: 'Connected', status: 'True', reason: 'Connected', message: 'a' }, 1, new Date('2026-01-01T00:00:00.987Z'));
+    expect(c[0]!.lastTransitionTime).toBe('2026-01-01T00:00:00Z');
+  });
+
+  it('a waiting observation: Reconciling WaitingForDependency; Unknown and info do not hold Ready back', () => {
+    const c = summarize([], [failed('ReferencesResolved', 'SmtpTargetNotFound', 'not there', 'waiting'), unknown('Connected', 'NoTestRun', 'n')], 'x', 1, t0);
+    const byType = Object.fromEntries(c.map((x) => [x.type, x]));
+    expect(byType.Ready).toMatchObject({ status: 'False', reason: 'SmtpTargetNotFound', message: 'not there' });
+    expect(byType.Reconciling).toMatchObject({ status: 'True', reason: 'WaitingForDependency', message: 'not there' });
+    expect(byType.Stalled).toBeUndefined();
+    const fine = summarize([], [unknown('Connected', 'NoTestRun', 'n'), { ...failed('DmarcPublished', 'DmarcMissing', 'd'), severity: 'info' }], 'all good', 1, t0);
+    expect(fine[0]).toMatchObject({ type: 'Ready', status: 'True', reason: 'Succeeded', message: 'all good' });
+  });
+});
+
+describe('a connection test result as a condition', () => {
+  it('passed, failed for good, failed for now, or inconclusive', () => {
+    expect(observe('Connected', { ok: true, reason: 'Connected', message: 'm', transient: false }, 'x')).toMatchObject({ status: 'True', severity: 'ok' });
+    expect(observe('Connected', { ok: false, reason: 'AuthenticationFailed', message: 'm', transient: false }, 'x')).toMatchObject({ status: 'False', severity: 'terminal' });
+    expect(observe('Connected', { ok: false, reason: 'Timeout', message: 'm', transient: true }, 'x')).toMatchObject({ status: 'False', severity: 'transient' });
+    expect(observe('Verified', { ok: false, unknown: true, reason: 'VerificationUnsupported', message: 'm', transient: false }, 'x')).toEqual({
+      type: 'Verified',
+      status: 'Unknown',
+      reason: 'VerificationUnsupported',
+      message: 'm',
+      severity: 'info',
+    });
   });
 });
