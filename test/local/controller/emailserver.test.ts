@@ -6,6 +6,7 @@ import type { EmailServer } from '../../../src/api/index.ts';
 import { reconcileEmailServer } from '../../../src/controller/emailserver.ts';
 import type { ReconcileContext } from '../../../src/controller/smtptarget.ts';
 import { noTester, TestCache } from '../../../src/controller/tester.ts';
+import type { ConnectionTester } from '../../../src/providers/tester.ts';
 import type { StoreStatus } from '../../../src/store/types.ts';
 import { emailServer, MemoryWorld, senderIdentity, smtpTarget } from '../../support/memory-world.ts';
 
@@ -249,5 +250,114 @@ describe('DefaultFor', () => {
     });
     expect(cond(out, 'Ready')).toMatchObject({ status: 'True', message: 'Delivers through SmtpTarget "relay". DefaultFor is False (DefaultForNotAllowed).' });
     expect(cond(await reconcile(emailServer('platform', 'plain', { smtp: { targetRef: { name: 'relay' } } }), w), 'DefaultFor')).toBeUndefined();
+  });
+});
+
+describe('the provider and mailbox tests', () => {
+  const providerFacts = { checkedAt: '2026-01-01T00:00:00Z', latencyMs: 80, account: 'acme' } as never;
+  const withTester = (tester: Partial<ConnectionTester>) => ({ ...noTester, ...tester }) as ConnectionTester;
+  const run = (server: EmailServer, w: MemoryWorld, tester: ConnectionTester) => {
+    w.add(server);
+    return reconcileEmailServer(server, { world: w, tester, tests: new TestCache(), now }, { apiBaseUrls: {} });
+  };
+  const sg = (extra: Partial<EmailServer> = {}) =>
+    emailServer('mail', 'sg', { provider: 'SendGrid', smtp: undefined, sendgrid: { apiKeySecretRef: { name: 'sg' } } } as never, extra);
+  const graph = (extra: Partial<EmailServer> = {}) =>
+    emailServer(
+      'mail',
+      'graph',
+      { provider: 'MicrosoftGraph', smtp: undefined, microsoftGraph: { app: { tenantId: 't', clientId: 'c', secretRef: { name: 'entra' }, clientSecretKey: 'cs' } } } as never,
+      extra,
+    );
+  const world = () => {
+    const w = new MemoryWorld();
+    w.addSecret('mail', 'sg', { apiKey: 'SG.key' });
+    w.addSecret('mail', 'entra', { cs: 'secret' });
+    w.addSecret('mail', 'box', { username: 'replies', password: 'pw', 'ca.crt': 'CA' });
+    w.add(readyTarget('mail', 'relay'));
+    return w;
+  };
+
+  it('an API key that works: Connected, the account facts, and Ready says it delivers through the API', async () => {
+    const seen: string[] = [];
+    const out = await run(sg(), world(), withTester({
+      provider: async (provider, account, describe) => {
+        seen.push(`${provider} ${account.apiKey} ${describe}`);
+        return { ok: true, reason: 'ApiKeyValid', message: 'The key may send mail.', transient: false, facts: providerFacts };
+      },
+    }));
+    expect(seen).toEqual(['SendGrid SG.key Secret "mail/sg" key "apiKey"']);
+    expect(cond(out, 'Connected')).toMatchObject({ status: 'True', reason: 'ApiKeyValid' });
+    expect(out.status.provider).toEqual(providerFacts);
+    expect(cond(out, 'Ready')?.message).toBe('Delivers through the SendGrid API.');
+  });
+
+  it('a failing test keeps the last facts; a 5xx is retried, a refused key stalls', async () => {
+    const previous = { status: { provider: providerFacts } as never };
+    const down = await run(sg(previous), world(), withTester({ provider: async () => ({ ok: false, reason: 'ProviderUnavailable', message: '503', transient: true }) }));
+    expect(down.status.provider).toEqual(providerFacts);
+    expect(down.retry).toBe(true);
+    expect(cond(down, 'Reconciling')).toMatchObject({ reason: 'RetryingAfterFailure' });
+    const refused = await run(sg(), world(), withTester({ provider: async () => ({ ok: false, reason: 'ApiKeyInvalid', message: '401', transient: false }) }));
+    expect(cond(refused, 'Stalled')).toMatchObject({ status: 'True', reason: 'ApiKeyInvalid' });
+    expect(refused.retry).toBe(false);
+    expect(refused.status).not.toHaveProperty('provider');
+  });
+
+  it('Microsoft Graph: the app is tested, its facts kept, and Ready names Microsoft Graph', async () => {
+    const seen: string[] = [];
+    const tester = withTester({
+      graph: async (account, describe) => {
+        seen.push(`${account.app.clientId} ${describe}`);
+        return { ok: true, reason: 'AppAuthorized', message: 'Mail.Send granted.', transient: false, facts: providerFacts };
+      },
+    });
+    const out = await run(graph(), world(), tester);
+    expect(seen).toEqual(['c Secret "mail/entra"']);
+    expect(cond(out, 'Connected')).toMatchObject({ status: 'True', reason: 'AppAuthorized' });
+    expect(out.status.provider).toEqual(providerFacts);
+    expect(cond(out, 'Ready')?.message).toBe('Delivers through the Microsoft Graph API.');
+    const kept = await run(graph({ status: { provider: providerFacts } as never }), world(), withTester({ graph: async () => ({ ok: false, reason: 'Timeout', message: 't', transient: true }) }));
+    expect(kept.status.provider).toEqual(providerFacts);
+    expect(kept.retry).toBe(true);
+    const missing = new MemoryWorld();
+    expect(cond(await run(graph(), missing, tester), 'Connected')).toMatchObject({ status: 'Unknown', reason: 'SecretsNotResolved' });
+  });
+
+  it('the mailbox: tested with TLS and INBOX unless set, reported without holding Ready back, facts kept', async () => {
+    const endpoints: unknown[] = [];
+    const mailboxFacts = { checkedAt: '2026-01-01T00:00:00Z', latencyMs: 9 } as never;
+    const incoming = (extra: Record<string, unknown> = {}) => ({ incoming: { protocol: 'IMAP', host: 'imap.example.com', port: 993, credentials: { secretRef: { name: 'box' } }, ...extra } });
+    const ok = withTester({
+      mailbox: async (e) => {
+        endpoints.push(e);
+        return { ok: true, reason: 'MailboxOpened', message: 'INBOX has 3 messages.', transient: false, facts: mailboxFacts };
+      },
+    });
+    let out = await run(emailServer('mail', 'smtp', incoming() as never), world(), ok);
+    expect(endpoints[0]).toEqual({ protocol: 'IMAP', host: 'imap.example.com', port: 993, security: 'TLS', auth: { username: 'replies', password: 'pw' }, mailbox: 'INBOX' });
+    expect(cond(out, 'IncomingConnected')).toMatchObject({ status: 'True', reason: 'MailboxOpened' });
+    expect(out.status.incoming).toEqual(mailboxFacts);
+    await run(emailServer('mail', 'smtp', incoming({ protocol: 'POP3', port: 995, security: 'STARTTLS', mailbox: 'Replies', tls: { caSecretRef: { name: 'box' } } }) as never), world(), ok);
+    expect(endpoints[1]).toEqual({
+      protocol: 'POP3',
+      host: 'imap.example.com',
+      port: 995,
+      security: 'STARTTLS',
+      auth: { username: 'replies', password: 'pw' },
+      mailbox: 'Replies',
+      tls: { ca: 'CA' },
+    });
+    const failing = withTester({ mailbox: async () => ({ ok: false, reason: 'AuthenticationFailed', message: 'NO LOGIN', transient: false }) });
+    out = await run(emailServer('mail', 'smtp', incoming() as never, { status: { incoming: mailboxFacts } as never }), world(), failing);
+    expect(cond(out, 'IncomingConnected')).toMatchObject({ status: 'False', reason: 'AuthenticationFailed' });
+    expect(cond(out, 'Ready')).toMatchObject({ status: 'True', message: 'Delivers through SmtpTarget "relay". IncomingConnected is False (AuthenticationFailed).' });
+    expect(cond(out, 'Stalled')).toBeUndefined();
+    expect(out.status.incoming).toEqual(mailboxFacts);
+    const noLogin = new MemoryWorld();
+    noLogin.add(readyTarget('mail', 'relay'));
+    out = await run(emailServer('mail', 'smtp', incoming() as never), noLogin, ok);
+    expect(cond(out, 'IncomingConnected')).toMatchObject({ status: 'Unknown', reason: 'SecretsNotResolved', message: 'Not tested until the referenced Secrets resolve.' });
+    expect(endpoints).toHaveLength(2);
   });
 });
