@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { failed, ok, setCondition, summarize, unknown } from '../../../src/controller/conditions.ts';
-import { observe } from '../../../src/controller/tester.ts';
+import { observe, TestCache } from '../../../src/controller/tester.ts';
 
 const t0 = new Date('2026-01-01T00:00:00Z');
 const t1 = new Date('2026-01-01T00:05:00Z');
@@ -103,5 +103,54 @@ describe('a connection test result as a condition', () => {
       message: 'm',
       severity: 'info',
     });
+  });
+});
+
+describe('how often a server sees connection tests', () => {
+  it('again at 85% of the interval, not before; at once after a transient failure, not after a permanent one', async () => {
+    const cache = new TestCache();
+    let runs = 0;
+    const pass = async () => (++runs, { ok: true, reason: 'Connected', message: 'm', transient: false });
+    await cache.run('SmtpTarget/a/t/connect', { h: 1 }, 100_000, 0, pass);
+    await cache.run('SmtpTarget/a/t/connect', { h: 1 }, 100_000, 84_999, pass);
+    expect(runs).toBe(1);
+    await cache.run('SmtpTarget/a/t/connect', { h: 1 }, 100_000, 85_000, pass);
+    expect(runs).toBe(2);
+
+    let failures = 0;
+    const flaky = (transient: boolean) => async () => (++failures, { ok: false, reason: 'Timeout', message: 'm', transient });
+    await cache.run('SmtpTarget/a/u/connect', { h: 2 }, 100_000, 0, flaky(true));
+    await cache.run('SmtpTarget/a/u/connect', { h: 2 }, 100_000, 10, flaky(true));
+    expect(failures).toBe(2);
+    await cache.run('SmtpTarget/a/v/connect', { h: 3 }, 100_000, 1_000, flaky(false));
+    await cache.run('SmtpTarget/a/v/connect', { h: 3 }, 100_000, 1_010, flaky(false));
+    expect(failures).toBe(3);
+  });
+
+  it('another object with the same test shares a result younger than half a second, not one that old', async () => {
+    const cache = new TestCache();
+    let runs = 0;
+    const pass = async () => (++runs, { ok: true, reason: 'Connected', message: 'm', transient: false });
+    await cache.run('SmtpTarget/a/t1/connect', { h: 1 }, 100_000, 10_000, pass);
+    await cache.run('SmtpTarget/b/t2/connect', { h: 1 }, 100_000, 10_499, pass);
+    expect(runs).toBe(1);
+    await cache.run('SmtpTarget/c/t3/connect', { h: 1 }, 100_000, 10_500, pass);
+    expect(runs).toBe(2);
+    // A short interval narrows the window too: 85% of 400 ms.
+    await cache.run('SmtpTarget/d/t4/connect', { h: 9 }, 400, 20_000, pass);
+    await cache.run('SmtpTarget/e/t5/connect', { h: 9 }, 400, 20_340, pass);
+    expect(runs).toBe(4);
+  });
+
+  it('a test that throws is not shared: the next object runs it again', async () => {
+    const cache = new TestCache();
+    let runs = 0;
+    const boom = async () => {
+      runs++;
+      throw new Error('tester crashed');
+    };
+    await expect(cache.run('SmtpTarget/a/t1/connect', { h: 1 }, 100_000, 0, boom)).rejects.toThrow('tester crashed');
+    await expect(cache.run('SmtpTarget/b/t2/connect', { h: 1 }, 100_000, 10, boom)).rejects.toThrow('tester crashed');
+    expect(runs).toBe(2);
   });
 });
