@@ -195,6 +195,9 @@ describe('usage and in-use protection', () => {
     expect(cond(out, 'DeletionAllowed')).toMatchObject({ status: 'False', reason: 'InUse', message });
     expect(cond(out, 'Ready')).toMatchObject({ status: 'True', message: `${message} Delivers through SmtpTarget "relay".` });
     expect(out.protect).toBe(true);
+    const ten = await reconcile(shared({ deletionTimestamp: '2026-01-01T00:00:00Z' }), world(10));
+    expect(cond(ten, 'DeletionAllowed')?.message).toContain('team/app-08); it goes away');
+    expect(cond(ten, 'DeletionAllowed')?.message).not.toContain('more');
     const one = await reconcile(shared({ deletionTimestamp: '2026-01-01T00:00:00Z' }), world(1));
     expect(cond(one, 'DeletionAllowed')?.message).toMatch(/^EmailServer "mail\/smtp" is being deleted but 1 SenderIdentity still uses it \(team\/app-00\);/);
   });
@@ -215,6 +218,9 @@ describe('usage and in-use protection', () => {
     const w3 = world(3);
     w3.addNamespace('mail', {}, { status: { phase: 'Active' } });
     expect((await reconcile(shared(), w3)).protect).toBe(true);
+    const w4 = world(3);
+    w4.addNamespace('mail');
+    expect((await reconcile(shared({ deletionTimestamp: 'x' }), w4)).protect).toBe(true);
   });
 });
 

@@ -64,6 +64,8 @@ describe('the server it sends through', () => {
     const out = await reconcile(senderIdentity('mail', 'app', { serverRef: { name: 'gone', namespace: 'platform' } }), new MemoryWorld());
     expect(out.status.server).toEqual({ name: 'gone', namespace: 'platform' });
     expect(out.refs).toEqual(['Namespace/mail', 'EmailServer/platform/gone']);
+    // No hot loop while the server is missing: looked at again after the default interval.
+    expect(out.requeueAfterMs).toBe(600_000);
     expect(cond(out, 'Verified')).toMatchObject({ status: 'Unknown', reason: 'ServerNotResolved', message: 'Not verified until the EmailServer resolves.' });
     expect(cond(out, 'Reconciling')).toMatchObject({ status: 'True', reason: 'WaitingForDependency' });
     expect(cond(out, 'ServerReady')).toBeUndefined();

@@ -70,6 +70,8 @@ describe('the connection test in Ready', () => {
       w,
     );
     expect(cond(token, 'Ready')?.message).toContain('WARNING: security is None, so the access token crosses the network in plain text.');
+    const upgraded = await reconcile(smtpTarget('mail', 'relay', { credentials: { secretRef: { name: 'login' } } } as never), w);
+    expect(cond(upgraded, 'Ready')?.message).not.toContain('WARNING');
     const open = await reconcile(smtpTarget('mail', 'relay', { security: 'None', port: 25 }), w);
     expect(cond(open, 'Ready')?.message).not.toContain('WARNING');
   });
