@@ -6,30 +6,8 @@ import { reconcileSenderIdentity } from '../../../src/controller/senderidentity.
 import { reconcileSmtpTarget, type ReconcileContext } from '../../../src/controller/smtptarget.ts';
 import { noTester, TestCache } from '../../../src/controller/tester.ts';
 import type { ConnectionTester } from '../../../src/providers/tester.ts';
-import type { Namespace, Secret, World } from '../../../src/routing/world.ts';
-
-const b64 = (s: string) => Buffer.from(s).toString('base64');
-
-class MemoryWorld implements World {
-  secrets = new Map<string, Secret>();
-  targets = new Map<string, SmtpTarget>();
-  servers = new Map<string, EmailServer>();
-  namespaceMap = new Map<string, Namespace>();
-  identities = new Map<string, SenderIdentity>();
-  secret = (ns: string, n: string) => this.secrets.get(`${ns}/${n}`);
-  smtpTarget = (ns: string, n: string) => this.targets.get(`${ns}/${n}`);
-  emailServer = (ns: string, n: string) => this.servers.get(`${ns}/${n}`);
-  emailServers = (ns?: string) => [...this.servers.values()].filter((s) => ns === undefined || s.metadata.namespace === ns);
-  namespace = (n: string) => this.namespaceMap.get(n);
-  namespaces = () => [...this.namespaceMap.values()];
-  senderIdentities = () => [...this.identities.values()];
-  addSecret(ns: string, name: string, data: Record<string, string>) {
-    this.secrets.set(`${ns}/${name}`, {
-      metadata: { name, namespace: ns },
-      data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, b64(v)])),
-    });
-  }
-}
+import type { World } from '../../../src/routing/world.ts';
+import { MemoryWorld } from '../../support/memory-world.ts';
 
 const ctx = (world: World, tester: ConnectionTester = noTester): ReconcileContext => ({
   world,

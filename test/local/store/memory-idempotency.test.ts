@@ -54,3 +54,51 @@ describe('MemoryIdempotency', () => {
     expect(fingerprint({ a: 1, b: undefined })).toBe(fingerprint({ a: 1 }));
   });
 });
+
+describe('MemoryIdempotency bounds, as a retrying caller sees them', () => {
+  const replayed = async (store: IdempotencyStore, key: string) => (await store.run('c', key, 'f', async () => `sent ${key} again`)).replayed;
+
+  it('past the bound, drops expired records first, then the oldest, and never a running attempt', async () => {
+    let now = 0;
+    const store = new IdempotencyStore({ ttlMs: 1_000, maxEntries: 2, now: () => now });
+    await store.run('c', 'old', 'f', async () => 1);
+    now = 900;
+    await store.run('c', 'fresh', 'f', async () => 2);
+    now = 1_100;
+    // "old" has expired: it goes, "fresh" stays.
+    await store.run('c', 'third', 'f', async () => 3);
+    expect(store.size).toBe(2);
+    expect(await replayed(store, 'fresh')).toBe(true);
+    expect(await replayed(store, 'third')).toBe(true);
+    // Nothing expired: the oldest finished record goes; the running attempt stays and still answers its duplicate.
+    let release!: (v: string) => void;
+    const running = store.run('c', 'running', 'f', () => new Promise<string>((r) => (release = r)));
+    await store.run('c', 'fourth', 'f', async () => 4);
+    expect(await replayed(store, 'fresh')).toBe(false);
+    const duplicate = store.run('c', 'running', 'f', async () => 'second send');
+    release('first send');
+    expect(await running).toEqual({ result: 'first send', replayed: false });
+    expect(await duplicate).toEqual({ result: 'first send', replayed: true });
+  });
+
+  it('a record is replayed until its TTL has passed, not a moment longer', async () => {
+    let now = 0;
+    const store = new IdempotencyStore({ ttlMs: 1_000, now: () => now });
+    await store.run('c', 'k', 'f', async () => 'first');
+    now = 999;
+    expect(await store.run('c', 'k', 'f', async () => 'second')).toEqual({ result: 'first', replayed: true });
+    now = 1_000;
+    expect(await store.run('c', 'k', 'f', async () => 'second')).toEqual({ result: 'second', replayed: false });
+    // The TTL counts from when the attempt finished, not when it started.
+    let finish!: () => void;
+    const slow = store.run('c', 'slow', 'f', () => new Promise<string>((r) => (finish = () => r('done'))));
+    now = 5_000;
+    finish();
+    await slow;
+    now = 5_999;
+    expect(await store.run('c', 'slow', 'f', async () => 'again')).toEqual({ result: 'done', replayed: true });
+    // An expired record with another fingerprint is no conflict: the key is free.
+    now = 7_000;
+    expect(await store.run('c', 'slow', 'other', async () => 'new body')).toEqual({ result: 'new body', replayed: false });
+  });
+});

@@ -60,3 +60,53 @@ describe('MemoryRateLimits', () => {
     expect(rl.size).toBeLessThanOrEqual(11);
   });
 });
+
+describe('MemoryRateLimits, the refill and Retry-After a caller sees', () => {
+  it('refills at messagesPerMinute and rounds Retry-After up to whole seconds, at least 1', () => {
+    let now = 0;
+    const rl = new MemoryRateLimits({ now: () => now });
+    const req = [{ key: 'i', what: 'identity', limit: limit(40, 1) }];
+    expect(rl.takeNow(req).ok).toBe(true);
+    // One token per 1.5 s: Retry-After 2 (not 1), then 1 once 0.6 s passed.
+    expect(rl.takeNow(req)).toEqual({ ok: false, what: 'identity', retryAfterSeconds: 2 });
+    now = 600;
+    expect(rl.takeNow(req)).toEqual({ ok: false, what: 'identity', retryAfterSeconds: 1 });
+    now = 1_499;
+    expect(rl.takeNow(req).ok).toBe(false);
+    now = 1_500;
+    expect(rl.takeNow(req).ok).toBe(true);
+    const fast = [{ key: 'f', what: 'fast', limit: limit(6000, 1) }];
+    expect(rl.takeNow(fast).ok).toBe(true);
+    expect(rl.takeNow(fast)).toEqual({ ok: false, what: 'fast', retryAfterSeconds: 1 });
+  });
+
+  it('a raised limit keeps what was spent, and refills at the new rate', () => {
+    let now = 0;
+    const rl = new MemoryRateLimits({ now: () => now });
+    const req = (l: ReturnType<typeof limit>) => [{ key: 'i', what: 'identity', limit: l }];
+    expect(rl.takeNow(req(limit(60, 1))).ok).toBe(true);
+    // Raised to a burst of 3: still nothing left until a token refills.
+    expect(rl.takeNow(req(limit(60, 3))).ok).toBe(false);
+    now = 1_000;
+    expect(rl.takeNow(req(limit(60, 3))).ok).toBe(true);
+    expect(rl.takeNow(req(limit(60, 3))).ok).toBe(false);
+    now = 4_000;
+    expect(rl.takeNow(req(limit(60, 3))).ok).toBe(true);
+    expect(rl.takeNow(req(limit(60, 3))).ok).toBe(true);
+    expect(rl.takeNow(req(limit(60, 3))).ok).toBe(true);
+    expect(rl.takeNow(req(limit(60, 3))).ok).toBe(false);
+  });
+
+  it('past the bound, drops only buckets that refilled, so a spent one still refuses', async () => {
+    let now = 0;
+    const rl = new MemoryRateLimits({ now: () => now, maxBuckets: 2 });
+    const spent = [{ key: 'spent', what: 'spent', limit: limit(1) }];
+    expect(rl.takeNow(spent).ok).toBe(true);
+    for (let i = 0; i < 5; i++) rl.takeNow([{ key: `k${i}`, what: 'k', limit: limit(60, 1) }]);
+    now = 1_000;
+    rl.takeNow([{ key: 'trigger', what: 'k', limit: limit(60, 1) }]);
+    expect(rl.size).toBeLessThanOrEqual(3);
+    expect(rl.takeNow(spent)).toMatchObject({ ok: false, what: 'spent' });
+    expect(await rl.take(spent)).toMatchObject({ ok: false, retryAfterSeconds: 59 });
+  });
+});

@@ -119,6 +119,24 @@ describe('the delivery queue', () => {
     expect(await queue.counts()).toEqual({ queued: 0, deferred: 0, sending: 0, oldestAgeSeconds: 0 });
   });
 
+  it('without a worker: a new message waits, a delayed one is deferred, and the counts say so', async () => {
+    // Database 1: no worker of the other tests takes these.
+    const store = redisStore({ url: redis.url.replace(/\/0$/, '/1'), password: redis.password, log });
+    stores.push(store);
+    await eventually(async () => expect(store.status().up).toBe(true), 5000, 20);
+    const queue = store.queue<{ n: number }>()!;
+    expect(await queue.get('nothing')).toBeUndefined();
+    await queue.add('now', { n: 1 });
+    await queue.add('later', { n: 2 }, 60_000);
+    expect(await queue.get('now')).toEqual({ id: 'now', phase: 'waiting', data: { n: 1 } });
+    expect(await queue.get('later')).toEqual({ id: 'later', phase: 'delayed', data: { n: 2 } });
+    await new Promise((r) => setTimeout(r, 1100));
+    const counts = await queue.counts();
+    expect(counts).toMatchObject({ queued: 1, deferred: 1, sending: 0 });
+    expect(counts.oldestAgeSeconds).toBeGreaterThanOrEqual(1);
+    expect(counts.oldestAgeSeconds).toBeLessThan(30);
+  });
+
   it('reads the append-only settings the server runs with', async () => {
     const a = await replica();
     expect(a.status()).toMatchObject({ store: 'redis', up: true, appendonly: 'yes', appendfsync: 'always' });
