@@ -1,31 +1,26 @@
 // Direct vs Queued delivery, in one run, through the operator's HTTP door to one
-// local sink: acceptance rate (messages/s answered 2xx) and drain rate
+// local sink (Postfix's smtp-sink): acceptance rate (messages/s answered 2xx) and drain rate
 // (messages/s reaching the sink), with a real redis-server (AOF, appendfsync
 // everysec, as the bundled Valkey component runs) as the store.
 // Targets (issue 10): Queued acceptance >= Direct throughput; drain >= 0.9x Direct.
 //
 //   npm run bench:queue                  # 5000 messages, concurrency 16
 //   npm run bench:queue -- 10000 32
-import { SMTPServer } from 'smtp-server';
 import { startCluster } from '../test/support/cluster.ts';
 import { applyCrds, kubectlFor } from '../test/support/kubectl-run.ts';
 import { startOperator } from '../test/support/operator.ts';
 import { startRedis } from '../test/support/redis.ts';
 import { benchNamespace } from './relay/namespace.ts';
+import { startSmtpSink } from './relay/sinks.ts';
 
 const N = Number(process.argv[2] ?? 5000);
 const CONCURRENCY = Number(process.argv[3] ?? 16);
 const POOL = 5;
 
-let received = 0;
-const sink = new SMTPServer({
-  authOptional: true,
-  disabledCommands: ['STARTTLS'],
-  logger: false,
-  onData: (stream, _session, cb) => stream.resume().on('end', () => ((received += 1), cb())),
-});
-await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r));
-const sinkPort = (sink.server.address() as { port: number }).port;
+// Postfix's smtp-sink in its own process, counting what arrives: no sink shares the bench's event loop.
+const sink = await startSmtpSink({ count: true });
+const sinkPort = sink.port;
+const received = () => sink.delivered();
 
 const redis = await startRedis({ appendfsync: 'everysec' });
 const cluster = await startCluster();
@@ -66,7 +61,7 @@ const send = (sender: string, expect: number) => async (i: number) => {
 };
 
 async function run(label: string, one: (i: number) => Promise<void>) {
-  const before = received;
+  const before = received();
   let next = 0;
   const started = performance.now();
   await Promise.all(
@@ -75,7 +70,7 @@ async function run(label: string, one: (i: number) => Promise<void>) {
     }),
   );
   const accepted = (performance.now() - started) / 1000;
-  while (received - before < N) await new Promise((r) => setTimeout(r, 5));
+  while (received() - before < N) await new Promise((r) => setTimeout(r, 5));
   const drained = (performance.now() - started) / 1000;
   return { label, acceptance: N / accepted, drain: N / drained };
 }
@@ -83,7 +78,7 @@ async function run(label: string, one: (i: number) => Promise<void>) {
 // Warm-up: pools, token caches, JIT, the queue's scripts.
 for (let i = 0; i < 100; i++) await send('bench', 200)(i);
 for (let i = 0; i < 100; i++) await send('queued', 202)(i);
-while (received < 200) await new Promise((r) => setTimeout(r, 5));
+while (received() < 200) await new Promise((r) => setTimeout(r, 5));
 
 const direct = await run('Direct', send('bench', 200));
 const queued = await run('Queued', send('queued', 202));
@@ -100,4 +95,4 @@ console.log(`Queued drain / Direct throughput: ${(queued.drain / direct.drain).t
 await op.stop();
 await cluster.stop();
 await redis.destroy();
-await new Promise<void>((r) => sink.close(() => r()));
+await sink.stop();
