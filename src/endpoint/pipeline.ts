@@ -163,8 +163,8 @@ export function createPipeline(opts: PipelineOptions): DeliveryPipeline {
     return deliver(id, message, resolved);
   }
 
-  async function authorize(caller: Caller, resolved: ResolvedIdentity): Promise<void> {
-    const { namespace, name } = resolved.identity.metadata;
+  /** May `caller` send as this identity? By name, so a status read is checked even when the identity is gone. */
+  async function authorizeAs(caller: Caller, namespace: string, name: string): Promise<void> {
     if (caller.boundIdentity !== undefined) {
       // Generated SMTP credentials speak for their own identity only.
       if (caller.boundIdentity === name && caller.namespace === namespace) return;
@@ -174,14 +174,8 @@ export function createPipeline(opts: PipelineOptions): DeliveryPipeline {
     await auth.authorize(caller as ReviewedCaller, namespace, name);
   }
 
-  /** authorize() by name: the identity may be gone (a status read must still be checked). */
-  async function authorizeName(caller: Caller, name: string): Promise<void> {
-    if (caller.boundIdentity !== undefined) {
-      if (caller.boundIdentity === name) return;
-      throw forbidden('These SMTP credentials belong to another SenderIdentity.');
-    }
-    await auth.authorize(caller as ReviewedCaller, caller.namespace, name);
-  }
+  const authorize = (caller: Caller, resolved: ResolvedIdentity) =>
+    authorizeAs(caller, resolved.identity.metadata.namespace, resolved.identity.metadata.name);
 
   async function send(request: SendRequest): Promise<SendOutcome> {
     const { caller, door } = request;
@@ -302,7 +296,7 @@ export function createPipeline(opts: PipelineOptions): DeliveryPipeline {
         const found = await queued.status(id);
         // Only the caller's namespace, and only callers who may send as the identity, learn it exists.
         if (!found || found.job.namespace !== caller.namespace) throw messageNotFound(id);
-        await authorizeName(caller, found.job.identity).catch((err: unknown) => {
+        await authorizeAs(caller, caller.namespace, found.job.identity).catch((err: unknown) => {
           throw isEndpointError(err) && err.statusCode === 403 ? messageNotFound(id) : err;
         });
         return messageStatus(id, found.job, found.phase);

@@ -98,22 +98,6 @@ export class RedisConnection {
     return () => this.#listeners.delete(listener);
   }
 
-  /** Resolves once connected, or rejects after `timeoutMs`. */
-  async ready(timeoutMs: number): Promise<void> {
-    if (this.up) return;
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.client.off('ready', done);
-        reject(new Error(`the store at ${this.#address} did not answer within ${timeoutMs} ms`));
-      }, timeoutMs);
-      const done = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-      this.client.once('ready', done);
-    });
-  }
-
   async close(): Promise<void> {
     this.#listeners.clear();
     await this.client.quit().catch(() => this.client.disconnect());
