@@ -7,6 +7,7 @@ import { isUtf8 } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { errorText } from '../kube/informer.ts';
+import { needsSmtpUtf8 } from '../mail/address.ts';
 import { SendError, type OutboundMessage, type SendResult, type SenderRoute } from '../providers/types.ts';
 import type { ResolvedIdentity } from '../routing/identity.ts';
 import { sha256 } from '../store/hash.ts';
@@ -165,6 +166,14 @@ export function createDeliver(opts: DeliveryOptions): Deliver {
  */
 function forProvider(message: OutboundMessage, provider: SenderRoute['provider']): OutboundMessage {
   if (provider === 'SMTP') return message;
+  const international = message.smtpUtf8 ? [...message.to, ...(message.cc ?? []), ...(message.bcc ?? [])].find(needsSmtpUtf8) : undefined;
+  if (international) {
+    // The APIs take ASCII addresses; an SMTP door caught this at RCPT TO unless the route changed since.
+    throw new SendError(`${provider} takes no internationalized addresses, and ${international} is one; only an SMTP upstream with SMTPUTF8 carries them. Nothing was sent.`, {
+      reason: 'SmtpUtf8Unsupported',
+      permanent: true,
+    });
+  }
   // Read for SMTP (header section only, Direct), then the route changed before the send to a
   // provider that composes from the fields: there is no body to map. Rare; a retry reads it whole.
   const composes = provider === 'SendGrid' || (provider === 'SparkPost' && !isUtf8(message.raw ?? Buffer.alloc(0)));

@@ -3,7 +3,7 @@
 // header injection), extra headers from an allow-list only, size limits.
 // The pipeline runs checkMessage for both doors; the HTTP door first turns its
 // JSON body into a SubmittedMessage with messageFromBody.
-import { addressProblem, CONTROL, CONTROL_PROBLEM, formatMailbox, messageIdProblem, parseMailbox, type Mailbox } from '../mail/address.ts';
+import { addressProblem, CONTROL, CONTROL_PROBLEM, formatMailbox, messageIdProblem, parseMailbox, type AddressRules, type Mailbox } from '../mail/address.ts';
 import { invalidRequest, payloadTooLarge } from './errors.ts';
 import { DEFAULT_LIMITS, type MessageLimits } from './limits.ts';
 import { isBase64, MEDIA_TYPE_PATTERN, type SendMessageBody } from './schema.ts';
@@ -46,15 +46,15 @@ export function headerAllowed(name: string): boolean {
 }
 
 /** A bare address (a@b.example), strictly; throws InvalidRequest naming the field. */
-export function checkAddress(address: string, field: string): string {
-  const problem = addressProblem(address);
+export function checkAddress(address: string, field: string, rules?: AddressRules): string {
+  const problem = addressProblem(address, rules);
   if (problem) throw invalidRequest(field, problem);
   return address;
 }
 
 /** A mailbox (`Name <a@b.example>` or bare); throws InvalidRequest naming the field. */
-export function checkMailbox(input: string, field: string): Mailbox {
-  const parsed = parseMailbox(input);
+export function checkMailbox(input: string, field: string, rules?: AddressRules): Mailbox {
+  const parsed = parseMailbox(input, rules);
   if (parsed.problem !== undefined) throw invalidRequest(field, parsed.problem);
   return parsed.mailbox;
 }
@@ -75,7 +75,9 @@ export function checkHeaderValue(value: string, field: string): string {
  * (or PayloadTooLarge) naming the field, in the request's own field names.
  */
 export function checkMessage(message: SubmittedMessage, limits: MessageLimits = DEFAULT_LIMITS): SubmittedMessage {
-  const list = (values: string[] | undefined, field: string) => (values ?? []).map((v, i) => formatMailbox(checkMailbox(v, `${field}[${i}]`)));
+  // UTF-8 local parts only where the client declared SMTPUTF8 (the SMTP door); Reply-To stays ASCII.
+  const rules: AddressRules = { utf8LocalPart: message.smtpUtf8 === true };
+  const list = (values: string[] | undefined, field: string) => (values ?? []).map((v, i) => formatMailbox(checkMailbox(v, `${field}[${i}]`, rules)));
   const to = list(message.to, 'to');
   const cc = list(message.cc, 'cc');
   const bcc = list(message.bcc, 'bcc');
@@ -89,6 +91,7 @@ export function checkMessage(message: SubmittedMessage, limits: MessageLimits = 
   if (message.subject.length > limits.maxSubjectLength) throw invalidRequest('subject', `is longer than ${limits.maxSubjectLength} characters`);
   if (cc.length) out.cc = cc;
   if (bcc.length) out.bcc = bcc;
+  if (message.smtpUtf8) out.smtpUtf8 = true;
   if (message.replyTo !== undefined) out.replyTo = checkAddress(message.replyTo, 'replyTo');
 
   // A passed-through message (raw) is its bytes: its body is not read into text or html.

@@ -4,7 +4,7 @@
 // control characters, the header allow-list, base64) and names the field.
 import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
-import { CONTROL, CONTROL_PROBLEM } from '../mail/address.ts';
+import { CONTROL, CONTROL_PROBLEM, INTERNATIONALIZED_PROBLEM, parseMailbox } from '../mail/address.ts';
 import { ErrorCode, invalidRequest, payloadTooLarge, type EndpointError } from './errors.ts';
 import { DEFAULT_LIMITS } from './limits.ts';
 
@@ -329,6 +329,8 @@ function toInvalidRequest(e: ErrorObject | undefined): EndpointError {
       if (/^attachments\[\d+\]\.contentType$/.test(field)) return invalidRequest(field, 'must be a MIME type like application/pdf (no parameters)');
       if (field === 'sender') return invalidRequest(field, 'must be a Kubernetes object name (lower case letters, digits, "-" and ".")');
       if (/^attachments\[\d+\]\.contentId$/.test(field)) return invalidRequest(field, 'must be an id like logo@example.com (no angle brackets, no spaces)');
+      // An internationalized address is an address, only not one this door carries: say where it can go.
+      if (parseMailbox(String(e.data)).problem === INTERNATIONALIZED_PROBLEM) return invalidRequest(field, INTERNATIONALIZED_PROBLEM);
       return invalidRequest(field, field === 'replyTo' ? 'is not an email address (a bare a@example.com)' : 'is not an email address ("a@example.com" or "Name <a@example.com>")');
     }
     default:

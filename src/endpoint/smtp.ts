@@ -9,6 +9,7 @@
 //   MAIL FROM not the identity's address, or RBAC refuses (checked at MAIL FROM) 550 5.7.1 · unknown identity 550 5.1.8
 //   identity not Ready 451 4.3.5 · shutting down 421 4.3.2
 //   bad RCPT address 553 5.1.3 · too many recipients 452 4.5.3 · too big 552 5.3.4
+//   internationalized RCPT without SMTPUTF8, or a route that cannot carry it 553 5.6.7 (RFC 6531)
 //   malformed or smuggled headers 554 5.6.0 (553 5.1.3 in address headers)
 //   pipeline failures: the EndpointError's smtpCode (4xx temporary, 5xx permanent)
 import type { AddressInfo } from 'node:net';
@@ -27,7 +28,7 @@ import {
   unauthenticated,
   type EndpointError,
 } from './errors.ts';
-import { addressKey, asciiDomain } from '../mail/address.ts';
+import { addressKey, asciiDomain, needsSmtpUtf8 } from '../mail/address.ts';
 import { DEFAULT_LIMITS } from './limits.ts';
 import { checkAddress } from './message.ts';
 import { rfc5322Date } from './pass-through.ts';
@@ -92,7 +93,7 @@ export function createSmtpDoor(opts: SmtpDoorOptions): SmtpDoor {
     authRequiredMessage: '5.7.0 Authentication required: log in with AUTH PLAIN or AUTH LOGIN',
     size: opts.maxMessageBytes,
     hideREQUIRETLS: true, // the upstream route decides TLS, we cannot promise it end to end
-    hideSMTPUTF8: true, // internationalized addresses are refused (message.ts), so not offered
+    // SMTPUTF8 is offered; an internationalized recipient is taken only where the route can carry it (onRcptTo).
     socketTimeout: opts.socketTimeoutMs ?? 60_000,
 
     onConnect(_session, callback) {
@@ -132,9 +133,14 @@ export function createSmtpDoor(opts: SmtpDoorOptions): SmtpDoor {
 
     onRcptTo(address, session, callback) {
       const rcpt = address.address;
+      const utf8 = session.envelope.smtpUtf8 === true;
+      if (needsSmtpUtf8(rcpt)) {
+        const refused = utf8 ? routeRefusesUtf8(directory, logins.get(session), rcpt) : `<${oneLine(rcpt)}> is an internationalized address: declare SMTPUTF8 in MAIL FROM (RFC 6531)`;
+        if (refused) return callback(reply(553, '5.6.7', refused));
+      }
       try {
         // The pipeline's own address rule, so no envelope recipient can fail the message after DATA.
-        checkAddress(asciiDomain(rcpt), 'RCPT TO');
+        checkAddress(asciiDomain(rcpt), 'RCPT TO', { utf8LocalPart: utf8 });
       } catch (err) {
         return callback(reply(553, '5.1.3', isEndpointError(err) ? err.message : 'RCPT TO: not an email address'));
       }
@@ -186,6 +192,7 @@ export function createSmtpDoor(opts: SmtpDoorOptions): SmtpDoor {
     // Carried as received; the pipeline makes only the relay's edits (pass-through.ts).
     message.raw = raw;
     message.received = receivedTrace(session, opts.name ?? 'postmaster');
+    if (session.envelope.smtpUtf8) message.smtpUtf8 = true;
     const started = performance.now();
     const outcome = await pipeline.send({ caller: login.caller, sender: login.identity, message, door: 'smtp' });
     // The pipeline logs the send itself; this ties it to the SMTP session.
@@ -276,6 +283,20 @@ function checkSender(directory: Directory, login: SmtpLogin, address: SMTPServer
     return forbidden(`Sender <${address.address}> refused: SenderIdentity "${namespace}/${login.identity}" sends as <${allowed}> only.`);
   }
   if (!resolved.ready) return identityNotReady(namespace, login.identity, resolved.reason ?? 'NotReady', resolved.message);
+  return undefined;
+}
+
+/**
+ * Why the identity's route cannot carry an internationalized recipient, before the message is
+ * uploaded: the provider APIs take ASCII addresses, and an SmtpTarget whose last connection
+ * test showed no SMTPUTF8 would get the address without it (RFC 6531 section 3.4).
+ */
+function routeRefusesUtf8(directory: Directory, login: SmtpLogin | undefined, rcpt: string): string | undefined {
+  const route = login ? directory.resolve(login.caller.namespace, login.identity)?.primary : undefined;
+  if (!route) return undefined; // refused at MAIL FROM or by the pipeline, with its own reason
+  const to = `<${oneLine(rcpt)}> is an internationalized address`;
+  if (route.provider !== 'SMTP') return `${to}, and ${route.provider} takes ASCII addresses only; nothing was sent`;
+  if (route.endpoint.smtpUtf8 === false) return `${to}, and the SmtpTarget ${route.endpoint.host}:${route.endpoint.port} does not offer SMTPUTF8; nothing was sent`;
   return undefined;
 }
 

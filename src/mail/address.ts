@@ -14,32 +14,49 @@ export interface Mailbox {
 export const CONTROL = /[\u0000-\u001F\u007F-\u009F\u2028\u2029]/;
 // RFC 5322 dot-atom local part; domain of LDH labels with at least one dot (as the CRDs require).
 const LOCAL_PART = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$/;
+// RFC 6531: with SMTPUTF8 a local part's atext also takes any non-ASCII character (controls are refused before).
+const UTF8_LOCAL_PART = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~\u0080-\u{10FFFF}-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~\u0080-\u{10FFFF}-]+)*$/u;
 const DOMAIN = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/;
 
 export const CONTROL_PROBLEM = 'must not contain control characters (CR, LF, ...)';
+export const INTERNATIONALIZED_PROBLEM = 'internationalized (non-ASCII) addresses need SMTPUTF8: send them through the SMTP door with SMTPUTF8';
+
+export interface AddressRules {
+  /** The transaction declared SMTPUTF8 (RFC 6531): the local part may hold UTF-8; the domain is still in ASCII form. */
+  utf8LocalPart?: boolean;
+}
 
 /** Why `address` is not a bare address (a@b.example, strictly), or undefined when it is one. */
-export function addressProblem(address: string): string | undefined {
+export function addressProblem(address: string, rules: AddressRules = {}): string | undefined {
   if (CONTROL.test(address)) return CONTROL_PROBLEM;
   const at = address.lastIndexOf('@');
   if (at <= 0) return `"${clip(address)}" is not an email address`;
   const local = address.slice(0, at);
   const domain = address.slice(at + 1);
-  if (address.length > 254 || local.length > 64) return 'is too long for an email address';
-  if (/[^\x20-\x7E]/.test(address)) return 'internationalized (non-ASCII) addresses are not supported';
-  if (!LOCAL_PART.test(local) || !DOMAIN.test(domain)) return `"${clip(address)}" is not an email address`;
+  // Lengths in octets (RFC 5321 section 4.5.3.1), which UTF-8 local parts make differ from characters.
+  if (Buffer.byteLength(address) > 254 || Buffer.byteLength(local) > 64) return 'is too long for an email address';
+  const international = needsSmtpUtf8(address);
+  if (international && !rules.utf8LocalPart) return INTERNATIONALIZED_PROBLEM;
+  if (/[^\x20-\x7E]/.test(domain)) return 'the domain must be in its ASCII (punycode) form';
+  if (!(international ? UTF8_LOCAL_PART : LOCAL_PART).test(local) || !DOMAIN.test(domain)) return `"${clip(address)}" is not an email address`;
   return undefined;
+}
+
+/** The address has a non-ASCII local part: only an SMTPUTF8 transaction (RFC 6531) can carry it. */
+export function needsSmtpUtf8(address: string): boolean {
+  const at = address.lastIndexOf('@');
+  return /[^\p{ASCII}]/u.test(at < 0 ? address : address.slice(0, at));
 }
 
 export type MailboxParse = { mailbox: Mailbox; problem?: undefined } | { mailbox?: undefined; problem: string };
 
 /** `a@b.example`, `Name <a@b.example>` or `"Name, Inc." <a@b.example>`. */
-export function parseMailbox(input: string): MailboxParse {
+export function parseMailbox(input: string, rules: AddressRules = {}): MailboxParse {
   if (CONTROL.test(input)) return { problem: CONTROL_PROBLEM };
   const text = input.trim();
   const angle = /^(.*?)\s*<([^<>]*)>$/.exec(text);
   const address = angle ? angle[2]! : text;
-  const problem = addressProblem(address);
+  const problem = addressProblem(address, rules);
   if (problem) return { problem };
   if (!angle) return { mailbox: { address } };
   let name = angle[1]!.trim();

@@ -54,6 +54,8 @@ export interface SmtpEndpoint {
   pool?: { maxConnections: number; maxMessagesPerConnection: number };
   /** What the last connection test saw: false when the server did not announce 8BITMIME. */
   eightBitMime?: boolean;
+  /** Likewise for SMTPUTF8 (RFC 6531): false means internationalized addresses cannot go this way. */
+  smtpUtf8?: boolean;
 }
 
 export interface SmtpFacts {
@@ -127,6 +129,8 @@ export interface OutboundMessage {
   to: string[];
   cc?: string[];
   bcc?: string[];
+  /** The SMTP client declared SMTPUTF8 (RFC 6531): recipients may have UTF-8 local parts. */
+  smtpUtf8?: boolean;
   subject: string;
   text?: string;
   html?: string;

@@ -51,5 +51,5 @@ export function fallbackRoute(world: World, server: EmailServer): SenderRoute | 
  */
 function withCapabilities(endpoint: SmtpEndpoint, target: SmtpTarget): SmtpEndpoint {
   const extensions = target.status?.connection?.extensions;
-  return extensions ? { ...endpoint, eightBitMime: extensions.includes('8BITMIME') } : endpoint;
+  return extensions ? { ...endpoint, eightBitMime: extensions.includes('8BITMIME'), smtpUtf8: extensions.includes('SMTPUTF8') } : endpoint;
 }

@@ -41,6 +41,8 @@ export interface SinkOptions {
   hangUpAfterData?: (m: ReceivedMessage) => boolean;
   /** Listen on this port (a restarted sink takes the port of the one before). Default: a free one. */
   port?: number;
+  /** Do not offer SMTPUTF8 (RFC 6531), as many older MTAs do not. */
+  hideSMTPUTF8?: boolean;
 }
 
 export interface ReceivedMessage {
@@ -53,6 +55,8 @@ export interface ReceivedMessage {
   body: string;
   /** Login the client used, if any. */
   user?: string;
+  /** MAIL FROM carried SMTPUTF8. */
+  smtpUtf8?: boolean;
 }
 
 export interface SmtpSink {
@@ -83,6 +87,7 @@ export async function startSmtpSink(opts: SinkOptions): Promise<SmtpSink> {
     logger: false,
     disableReverseLookup: true,
     disabledCommands: disabled,
+    hideSMTPUTF8: !!opts.hideSMTPUTF8,
     authOptional: (!opts.auth && !opts.oauth2) || !!opts.noAuth,
     allowInsecureAuth: !!opts.allowInsecureAuth,
     authMethods: opts.oauth2 ? ['PLAIN', 'LOGIN', 'XOAUTH2'] : ['PLAIN', 'LOGIN'],
@@ -128,6 +133,7 @@ export async function startSmtpSink(opts: SinkOptions): Promise<SmtpSink> {
           raw,
           ...parseMessage(raw),
           ...(typeof session.user === 'string' ? { user: session.user } : {}),
+          ...(session.envelope.smtpUtf8 ? { smtpUtf8: true } : {}),
         };
         const hangUp = opts.hangUpAfterData?.(received) ?? false;
         messages.push(received);

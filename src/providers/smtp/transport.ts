@@ -9,7 +9,7 @@ import type { Mail, NodemailerError, SendMailOptions } from 'nodemailer';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import SMTPPool from 'nodemailer/lib/smtp-pool';
 import type { SMTPPoolOptions, SMTPPoolSentMessageInfo } from 'nodemailer/lib/smtp-pool';
-import { parseMailbox } from '../../mail/address.ts';
+import { needsSmtpUtf8, parseMailbox } from '../../mail/address.ts';
 import { composeOptions } from '../compose.ts';
 import type { DkimSignTransform } from '../dkim/sign.ts';
 import { SendError } from '../types.ts';
@@ -23,6 +23,8 @@ export const SmtpSendReason = {
   UpstreamUnavailable: 'UpstreamUnavailable',
   /** The message has 8-bit bytes and the server does not take 8BITMIME: sending it would corrupt it. */
   EightBitMimeUnsupported: 'EightBitMimeUnsupported',
+  /** A recipient's address is internationalized and the server does not take SMTPUTF8 (RFC 6531). */
+  SmtpUtf8Unsupported: 'SmtpUtf8Unsupported',
   /** The connection broke after the whole message was sent, before the server's reply. */
   UpstreamOutcomeUnknown: 'UpstreamOutcomeUnknown',
   UpstreamAuthFailed: 'UpstreamAuthFailed',
@@ -83,6 +85,7 @@ export class SmtpTransport implements Transport {
   readonly #target: string;
   readonly #secrets: string[];
   readonly #eightBitMime: boolean | undefined;
+  readonly #smtpUtf8: boolean | undefined;
   #closing: Promise<void> | undefined;
 
   constructor(endpoint: SmtpEndpoint, timeouts: SmtpTransportTimeouts = {}) {
@@ -93,6 +96,7 @@ export class SmtpTransport implements Transport {
     this.#target = `${endpoint.host}:${endpoint.port}`;
     this.#secrets = passwordForms(endpoint);
     this.#eightBitMime = endpoint.eightBitMime;
+    this.#smtpUtf8 = endpoint.smtpUtf8;
   }
 
   async send(message: OutboundMessage, signal?: AbortSignal): Promise<SendResult> {
@@ -105,6 +109,14 @@ export class SmtpTransport implements Transport {
       // Carried unchanged or not at all: re-encoding the client's MIME is not a relay's business.
       throw new SendError(`${this.#target} does not take 8-bit messages (no 8BITMIME) and this one has 8-bit content; nothing was sent.`, {
         reason: SmtpSendReason.EightBitMimeUnsupported,
+        permanent: true,
+      });
+    }
+    const international = this.#smtpUtf8 === false ? envelopeRecipients(message).find(needsSmtpUtf8) : undefined;
+    if (international) {
+      // nodemailer would send it without SMTPUTF8 and the server would take or mangle a name it cannot read.
+      throw new SendError(`${this.#target} does not take internationalized addresses (no SMTPUTF8), and <${international}> is one; nothing was sent.`, {
+        reason: SmtpSendReason.SmtpUtf8Unsupported,
         permanent: true,
       });
     }
@@ -135,7 +147,7 @@ export class SmtpTransport implements Transport {
   #sendRaw(message: OutboundMessage, raw: Buffer, eightBit: boolean, progress: Progress, signal: AbortSignal | undefined, dkim: Dkim | undefined): Promise<SMTPPoolSentMessageInfo> {
     const envelope = {
       from: message.from.address,
-      to: [...message.to, ...(message.cc ?? []), ...(message.bcc ?? [])].map(envelopeAddress),
+      to: envelopeRecipients(message),
       ...(eightBit ? { use8BitMime: true } : {}),
     };
     const messageId = message.messageId ?? '';
@@ -280,8 +292,13 @@ function mailOptions(message: OutboundMessage, signal: AbortSignal | undefined):
 }
 
 /** The bare address of a mailbox the pipeline checked (`Name <a@b>` or `a@b`). */
+function envelopeRecipients(message: OutboundMessage): string[] {
+  return [...message.to, ...(message.cc ?? []), ...(message.bcc ?? [])].map(envelopeAddress);
+}
+
 function envelopeAddress(mailbox: string): string {
-  return parseMailbox(mailbox).mailbox?.address ?? mailbox;
+  // The pipeline checked the addresses; UTF-8 local parts are there only when the client declared SMTPUTF8.
+  return parseMailbox(mailbox, { utf8LocalPart: true }).mailbox?.address ?? mailbox;
 }
 
 // nodemailer writes a message and its final "." in separate socket writes (the data

@@ -289,12 +289,11 @@ describe('MAIL FROM and RCPT TO', () => {
     expect(notReady.text).toContain('is not Ready (ServerNotReady): EmailServer "relay" is not Ready');
   });
 
-  it('EHLO offers what the door keeps: AUTH PLAIN LOGIN, SIZE with the limit; no SMTPUTF8, no STARTTLS without a certificate', async () => {
+  it('EHLO offers what the door keeps: AUTH PLAIN LOGIN, SIZE with the limit, 8BITMIME, SMTPUTF8; no STARTTLS without a certificate', async () => {
     const { port } = await startDoor({ maxMessageBytes: 65536 });
     const d = await dialogue(port);
     const ehlo = await d.command('EHLO client.test');
-    expect(ehlo.lines).toEqual(expect.arrayContaining(['AUTH PLAIN LOGIN', 'SIZE 65536', '8BITMIME']));
-    expect(ehlo.lines).not.toContain('SMTPUTF8');
+    expect(ehlo.lines).toEqual(expect.arrayContaining(['AUTH PLAIN LOGIN', 'SIZE 65536', '8BITMIME', 'SMTPUTF8']));
     expect(ehlo.lines).not.toContain('STARTTLS');
   });
 
@@ -302,11 +301,11 @@ describe('MAIL FROM and RCPT TO', () => {
     const { port } = await startDoor();
     const d = await loggedIn(port);
     await d.command(`MAIL FROM:<${ALERTS}>`);
-    for (const bad of ['root@localhost', 'jürgen@example.org']) {
-      const r = await d.command(`RCPT TO:<${bad}>`);
-      expect(r.code, bad).toBe(553);
-      expect(r.text).toMatch(/^5\.1\.3 RCPT TO: /);
-    }
+    const r = await d.command('RCPT TO:<root@localhost>');
+    expect(r.code).toBe(553);
+    expect(r.text).toMatch(/^5\.1\.3 RCPT TO: /);
+    // Internationalized, and this transaction did not declare SMTPUTF8 (smtputf8.test.ts has the rest).
+    expect(await d.command('RCPT TO:<jürgen@example.org>')).toMatchObject({ code: 553, text: expect.stringMatching(/^5\.6\.7 /) });
     expect((await d.command('RCPT TO:<j@bücher.example>')).code).toBe(250);
     const { end } = await d.data(rawMessage(['To: j@bücher.example', 'Subject: idn']));
     expect(end!.code, end!.text).toBe(250);

@@ -128,18 +128,21 @@ describe("a server's routes", () => {
   const sendgrid = (spec: Record<string, unknown> = {}) =>
     emailServer('mail', 'api', { provider: 'SendGrid', sendgrid: { apiKeySecretRef: { name: 'sg' }, ...spec }, fallback: { smtpTargetRef: { name: 'backup' } } } as never);
 
-  it('SMTP: the target endpoint, with 8BITMIME as its last connection test saw it', () => {
+  it('SMTP: the target endpoint, with 8BITMIME and SMTPUTF8 as its last connection test saw them', () => {
     const w = new MemoryWorld();
     w.add(smtpTarget('mail', 'relay', {}, { status: { connection: { extensions: ['PIPELINING', 'SIZE'] } } as never }));
     const server = emailServer('mail', 'smtp');
     expect(serverRoute(w, server, opts).route).toEqual({
       provider: 'SMTP',
-      endpoint: { host: 'smtp.example.com', port: 587, security: 'STARTTLS', pool: { maxConnections: 5, maxMessagesPerConnection: 100 }, eightBitMime: false },
+      endpoint: { host: 'smtp.example.com', port: 587, security: 'STARTTLS', pool: { maxConnections: 5, maxMessagesPerConnection: 100 }, eightBitMime: false, smtpUtf8: false },
     });
     w.add(smtpTarget('mail', 'relay', {}, { status: { connection: { extensions: ['8BITMIME'] } } as never }));
-    expect(serverRoute(w, server, opts).route).toMatchObject({ endpoint: { eightBitMime: true } });
+    expect(serverRoute(w, server, opts).route).toMatchObject({ endpoint: { eightBitMime: true, smtpUtf8: false } });
+    w.add(smtpTarget('mail', 'relay', {}, { status: { connection: { extensions: ['SMTPUTF8'] } } as never }));
+    expect(serverRoute(w, server, opts).route).toMatchObject({ endpoint: { eightBitMime: false, smtpUtf8: true } });
     w.add(smtpTarget('mail', 'relay'));
     expect(serverRoute(w, server, opts).route).not.toHaveProperty('endpoint.eightBitMime');
+    expect(serverRoute(w, server, opts).route).not.toHaveProperty('endpoint.smtpUtf8');
     expect(serverRoute(w, emailServer('mail', 'other', { smtp: { targetRef: { name: 'missing' } } }), opts)).toEqual({ refs: [] });
     // An SMTP server has no fallback, even if one were set.
     expect(fallbackRoute(w, emailServer('mail', 'smtp', { fallback: { smtpTargetRef: { name: 'relay' } } } as never))).toBeUndefined();
@@ -203,6 +206,7 @@ describe("a server's routes", () => {
         auth: { username: 'u', password: 'p' },
         pool: { maxConnections: 5, maxMessagesPerConnection: 100 },
         eightBitMime: true,
+        smtpUtf8: false,
       },
     });
     const noFallback = emailServer('mail', 'api2', { provider: 'SendGrid', sendgrid: { apiKeySecretRef: { name: 'sg' } } } as never);
