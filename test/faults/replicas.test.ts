@@ -1,8 +1,9 @@
 // One of two replicas stopped mid-load, by SIGTERM (a rolling update) and by
 // SIGKILL (a lost node), without a store (Direct, each replica on its own) and
-// with the shared store (Queued). Clients retry on the other replica with the
-// same Idempotency-Key. A SIGTERM sends nothing twice; a SIGKILL may send what
-// was in flight again, and the ledger counts and bounds it.
+// with the shared store (Direct with shared Idempotency-Keys, and Queued).
+// Clients retry on the other replica with the same Idempotency-Key. A SIGTERM
+// sends nothing twice; a SIGKILL may send what was in flight again, and the
+// ledger counts and bounds it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apply, resource } from '../support/manifests.ts';
 import { startRedis, type RedisServer } from '../support/redis.ts';
@@ -85,6 +86,43 @@ describe('without a store: Direct, each replica on its own', () => {
     expect(l.lost).toBe(0);
     expect(l.unexplained).toEqual([]);
     // Only what the killed replica held when it died, and the client never heard back about.
+    expect(l.duplicates).toBeLessThanOrEqual(l.uncertain);
+    expect(l.uncertain).toBeLessThanOrEqual(CONCURRENCY);
+    expect(l.messageIdChanged).toEqual([]);
+  });
+});
+
+describe('with the shared store: Direct, one Idempotency-Key record for both replicas', () => {
+  let redis: RedisServer;
+  let r: Replicas;
+  beforeAll(async () => {
+    redis = await startRedis();
+    r = await replicasFor('faults-direct-store', 'Direct', redis);
+  }, 120_000);
+  afterAll(async () => {
+    await r?.stop();
+    await redis?.destroy();
+  });
+
+  it('SIGTERM of one replica mid-load: nothing lost or sent twice', async () => {
+    const { records, exit } = await stopOneMidLoad(r, 'direct-store-sigterm', 'SIGTERM');
+    const l = ledger('direct with store, replica SIGTERMed', 'Direct', records, sink);
+    printLedger(l);
+    expect(exit).toBe(0);
+    expect(l.accepted).toBe(MESSAGES);
+    expect(l.lost).toBe(0);
+    expect(l.duplicates).toBe(0);
+    expect(l.unexplained).toEqual([]);
+    await r.replace(0);
+  });
+
+  it("SIGKILL of one replica mid-load: a retry waits out the dead replica's claim; only what it held unanswered may arrive twice, under one Message-ID", async () => {
+    const { records } = await stopOneMidLoad(r, 'direct-store-sigkill', 'SIGKILL');
+    const l = ledger('direct with store, replica SIGKILLed', 'Direct', records, sink);
+    printLedger(l);
+    expect(l.accepted).toBe(MESSAGES);
+    expect(l.lost).toBe(0);
+    expect(l.unexplained).toEqual([]);
     expect(l.duplicates).toBeLessThanOrEqual(l.uncertain);
     expect(l.uncertain).toBeLessThanOrEqual(CONCURRENCY);
     expect(l.messageIdChanged).toEqual([]);
