@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { errorText } from '../kube/informer.ts';
 import { needsSmtpUtf8 } from '../mail/address.ts';
-import { SendError, type OutboundMessage, type SendResult, type SenderRoute } from '../providers/types.ts';
+import { rawParts, SendError, type OutboundMessage, type SendResult, type SenderRoute } from '../providers/types.ts';
 import type { ResolvedIdentity } from '../routing/identity.ts';
 import { sha256 } from '../store/hash.ts';
 import type { LimitRequest } from '../store/types.ts';
@@ -176,7 +176,7 @@ function forProvider(message: OutboundMessage, provider: SenderRoute['provider']
   }
   // Read for SMTP (header section only, Direct), then the route changed before the send to a
   // provider that composes from the fields: there is no body to map. Rare; a retry reads it whole.
-  const composes = provider === 'SendGrid' || (provider === 'SparkPost' && !isUtf8(message.raw ?? Buffer.alloc(0)));
+  const composes = provider === 'SendGrid' || (provider === 'SparkPost' && !rawParts(message.raw ?? []).every((part) => isUtf8(part)));
   if (composes && message.raw && message.text === undefined && message.html === undefined && !message.attachments?.length) {
     throw new SendError('the route changed while the message was received; send it again', { reason: 'RouteChanged', permanent: false });
   }

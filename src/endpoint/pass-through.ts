@@ -3,7 +3,7 @@
 // Return-Path removed, Reply-To, Message-ID and Date added only when absent, and
 // one Received trace field on top. Every other byte, the MIME structure, inline
 // parts, encodings and the client's own trace fields, goes out as it came in.
-import { field, joinMessage, splitMessage, type HeaderField } from '../mail/header-section.ts';
+import { field, messageParts, splitMessage, type HeaderField } from '../mail/header-section.ts';
 
 export interface RelayPolicy {
   from: { name?: string; address: string };
@@ -18,7 +18,12 @@ export interface RelayPolicy {
 
 const REMOVED = new Set(['from', 'sender', 'bcc', 'return-path']);
 
-export function relayedMessage(raw: Buffer, policy: RelayPolicy): Buffer {
+/**
+ * The relayed message in parts: the edited header section, then the client's body.
+ * The parts are views of `raw` where they are the client's bytes, so the message is
+ * held once however large it is.
+ */
+export function relayedMessage(raw: Buffer, policy: RelayPolicy): Buffer[] {
   const message = splitMessage(raw);
   const has = (key: string) => message.fields.some((f) => f.key === key);
   const fromAt = message.fields.findIndex((f) => f.key === 'from');
@@ -32,7 +37,7 @@ export function relayedMessage(raw: Buffer, policy: RelayPolicy): Buffer {
   if (!has('reply-to') && policy.replyTo) fields.push(field('Reply-To', policy.replyTo));
   if (!has('message-id')) fields.push(field('Message-ID', policy.messageId));
   if (!has('date')) fields.push(field('Date', rfc5322Date(policy.now)));
-  return joinMessage({ fields, rest: message.rest });
+  return messageParts({ fields, rest: message.rest });
 }
 
 /** `Name <a@b>`: atoms as they are, other ASCII quoted, anything else an RFC 2047 encoded word. */

@@ -22,8 +22,10 @@ export interface Directory {
 }
 
 /** A message as a door received it: From/Sender are set by the pipeline, never by the caller. */
-export type SubmittedMessage = Omit<OutboundMessage, 'from' | 'replyTo'> & {
+export type SubmittedMessage = Omit<OutboundMessage, 'from' | 'replyTo' | 'raw'> & {
   replyTo?: string;
+  /** The message as the SMTP door received it. */
+  raw?: Buffer;
   /** With `raw`: the value of the Received field the door adds (RFC 5321 section 4.4). */
   received?: string;
 };

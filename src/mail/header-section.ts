@@ -53,6 +53,7 @@ export function field(name: string, value: string): HeaderField {
   return { key: name.toLowerCase(), raw: Buffer.from(`${name}: ${value}\r\n`, 'utf8') };
 }
 
-export function joinMessage(message: SplitMessage): Buffer {
-  return Buffer.concat([...message.fields.map((f) => f.raw), message.rest]);
+/** The message as parts in order, without copying: fields taken from the original stay views of it. */
+export function messageParts(message: SplitMessage): Buffer[] {
+  return [...message.fields.map((f) => f.raw), message.rest];
 }

@@ -115,6 +115,19 @@ export interface CheckOptions {
 }
 
 /** A message ready to go upstream: addresses already validated, From already the identity's. */
+/** A message's bytes: one buffer, or parts that are the message in order. */
+export type RawMessage = Buffer | Buffer[];
+
+/** The parts of a message's bytes, for streaming them without joining. */
+export function rawParts(raw: RawMessage): Buffer[] {
+  return Buffer.isBuffer(raw) ? [raw] : raw;
+}
+
+/** The message's bytes in one buffer (a copy when in parts), for APIs that take one. */
+export function rawBytes(raw: RawMessage): Buffer {
+  return Buffer.isBuffer(raw) ? raw : Buffer.concat(raw);
+}
+
 export interface OutboundMessage {
   from: { name?: string; address: string };
   /** The Message-ID header, `<id@domain>`: the caller's, or one the pipeline chose (stable per Idempotency-Key). */
@@ -122,9 +135,10 @@ export interface OutboundMessage {
   /**
    * The whole message as it is to go out, when a door received one (SMTP): the
    * SMTP transport sends these bytes as they are; the fields above still say what
-   * it holds, for transports that compose their own.
+   * it holds, for transports that compose their own. In parts when the relay edited
+   * the header section: its fields, then the client's body as received, not copied.
    */
-  raw?: Buffer;
+  raw?: RawMessage;
   replyTo?: string;
   to: string[];
   cc?: string[];

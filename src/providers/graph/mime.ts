@@ -6,11 +6,11 @@
 // recipients its headers do not.
 import MailComposer from 'nodemailer/lib/mail-composer';
 import { composeOptions } from '../compose.ts';
-import type { OutboundMessage } from '../types.ts';
+import { rawBytes, rawParts, type OutboundMessage } from '../types.ts';
 
 export async function mimeOf(message: OutboundMessage): Promise<Buffer> {
   if (message.raw) {
-    return message.bcc?.length ? Buffer.concat([Buffer.from(`Bcc: ${message.bcc.join(', ')}\r\n`), message.raw]) : message.raw;
+    return message.bcc?.length ? Buffer.concat([Buffer.from(`Bcc: ${message.bcc.join(', ')}\r\n`), ...rawParts(message.raw)]) : rawBytes(message.raw);
   }
   const composer = new MailComposer(composeOptions(message, { bccHeader: true }));
   const node = composer.compile();

@@ -12,10 +12,10 @@ import type { SMTPPoolOptions, SMTPPoolSentMessageInfo } from 'nodemailer/lib/sm
 import { needsSmtpUtf8, parseMailbox } from '../../mail/address.ts';
 import { composeOptions } from '../compose.ts';
 import type { DkimSignTransform } from '../dkim/sign.ts';
-import { SendError } from '../types.ts';
+import { rawParts, SendError } from '../types.ts';
 import { transportAuth } from './transport-auth.ts';
 import { passwordForms } from './with-session.ts';
-import type { DkimSigning, OutboundMessage, SendResult, SmtpEndpoint, Transport } from '../types.ts';
+import type { DkimSigning, OutboundMessage, RawMessage, SendResult, SmtpEndpoint, Transport } from '../types.ts';
 
 export const SmtpSendReason = {
   UpstreamRejected: 'UpstreamRejected',
@@ -104,7 +104,7 @@ export class SmtpTransport implements Transport {
       throw new SendError(`The SMTP transport to ${this.#target} is closed.`, { reason: SmtpSendReason.TransportClosed, permanent: false });
     }
     // Scanned once: the refusal below and BODY=8BITMIME both depend on it.
-    const eightBit = !!message.raw && !isAscii(message.raw);
+    const eightBit = !!message.raw && rawParts(message.raw).some((part) => !isAscii(part));
     if (eightBit && this.#eightBitMime === false) {
       // Carried unchanged or not at all: re-encoding the client's MIME is not a relay's business.
       throw new SendError(`${this.#target} does not take 8-bit messages (no 8BITMIME) and this one has 8-bit content; nothing was sent.`, {
@@ -144,7 +144,7 @@ export class SmtpTransport implements Transport {
    * Message-ID and a MIME boundary from random bytes and wrap the bytes in streams,
    * all for a message that is already finished; the pool needs only what it reads here.
    */
-  #sendRaw(message: OutboundMessage, raw: Buffer, eightBit: boolean, progress: Progress, signal: AbortSignal | undefined, dkim: Dkim | undefined): Promise<SMTPPoolSentMessageInfo> {
+  #sendRaw(message: OutboundMessage, raw: RawMessage, eightBit: boolean, progress: Progress, signal: AbortSignal | undefined, dkim: Dkim | undefined): Promise<SMTPPoolSentMessageInfo> {
     const envelope = {
       from: message.from.address,
       to: envelopeRecipients(message),
@@ -334,10 +334,11 @@ connectionProto._createSendStream = function (this: Connection, callback: unknow
 };
 
 /** A stream of one Buffer, in one chunk. */
-function bytesOf(bytes: Buffer): Readable {
+/** The message's parts as a stream, each pushed as it is (no copy). */
+function bytesOf(raw: RawMessage): Readable {
   return new Readable({
     read() {
-      this.push(bytes);
+      for (const part of rawParts(raw)) this.push(part);
       this.push(null);
     },
   });

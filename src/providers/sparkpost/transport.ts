@@ -4,7 +4,7 @@
 // envelope recipient in the list; others are mapped onto content's fields.
 // 200 with results.id is success unless every recipient was rejected.
 import type { ApiAccount, OutboundMessage, SendResult, Transport } from '../types.ts';
-import { SendError } from '../types.ts';
+import { rawBytes, SendError } from '../types.ts';
 import { DEFAULT_SEND_TIMEOUT_MS, pooledAgents, type HttpAgents } from '../http-api/calls.ts';
 import { customHeaders } from '../http-api/custom-headers.ts';
 import { providerErrors, sendFailure } from '../http-api/failures.ts';
@@ -70,7 +70,7 @@ export function sparkPostTransmission(message: OutboundMessage, ipPool?: string)
       permanent: true,
     });
   }
-  const rfc822 = utf8(message.raw);
+  const rfc822 = utf8(message.raw && rawBytes(message.raw));
   if (rfc822 !== undefined) {
     // The message carries its own To and Cc headers: every recipient goes in the list as it is.
     const all: SparkPostTransmission = { recipients: [...recipients, ...cc, ...bcc], content: { email_rfc822: rfc822 } };

@@ -11,7 +11,7 @@ import type { ResolvedIdentity } from '../../../src/routing/identity.ts';
 import { EndpointError } from '../../../src/endpoint/errors.ts';
 import { createPipeline, type PipelineOptions } from '../../../src/endpoint/pipeline.ts';
 import { memoryStore } from '../../../src/store/store.ts';
-import { SendError } from '../../../src/providers/types.ts';
+import { rawBytes, SendError } from '../../../src/providers/types.ts';
 import {
   FakeKube,
   FakeTransports,
@@ -479,7 +479,7 @@ describe('a message received whole', () => {
     const sent = transports.sent.at(-1)!.message;
     expect(sent.dkim).toBeUndefined();
     if (!carriesBytes) return expect(sent.raw).toBeUndefined();
-    const text = sent.raw!.toString();
+    const text = rawBytes(sent.raw!).toString();
     // The relay's edits only: the identity's From where the client's stood, no Bcc field, one Received on top.
     expect(text).toMatch(/^Received: by postmaster id [0-9a-f-]+; .*\r\nFrom: billing@example\.com\r\nTo: Ops <ops@example\.org>\r\nSubject: Whole\r\n/);
     expect(text).not.toContain('hidden@example.org');
