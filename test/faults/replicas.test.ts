@@ -59,75 +59,53 @@ async function drained(records: MessageRecord[]): Promise<void> {
   await sleep(1500);
 }
 
-describe('without a store: Direct, each replica on its own', () => {
-  let r: Replicas;
-  beforeAll(async () => {
-    r = await replicasFor('faults-direct', 'Direct');
-  }, 120_000);
-  afterAll(async () => r?.stop());
+/**
+ * Direct mode: without a store each replica keeps its own Idempotency-Key records; with the
+ * shared store a retry on the other replica waits out the dead one's claim. Either way a
+ * SIGTERM sends nothing twice, and a SIGKILL may resend only what the dead replica held unanswered.
+ */
+function directScenario(title: string, prefix: string, label: string, withStore: boolean): void {
+  describe(title, () => {
+    let redis: RedisServer | undefined;
+    let r: Replicas;
+    beforeAll(async () => {
+      if (withStore) redis = await startRedis();
+      r = await replicasFor(prefix, 'Direct', redis);
+    }, 120_000);
+    afterAll(async () => {
+      await r?.stop();
+      await redis?.destroy();
+    });
 
-  it('SIGTERM of one replica mid-load: it finishes what it holds, the rest goes to the other, nothing lost or sent twice', async () => {
-    const { records, exit } = await stopOneMidLoad(r, 'direct-sigterm', 'SIGTERM');
-    const l = ledger('direct without store, replica SIGTERMed', 'Direct', records, sink);
-    printLedger(l);
-    expect(exit).toBe(0);
-    expect(l.accepted).toBe(MESSAGES);
-    expect(l.lost).toBe(0);
-    expect(l.duplicates).toBe(0);
-    expect(l.unexplained).toEqual([]);
-    await r.replace(0);
-  });
+    it('SIGTERM of one replica mid-load: it finishes what it holds, the rest goes to the other, nothing lost or sent twice', async () => {
+      const { records, exit } = await stopOneMidLoad(r, `${prefix}-sigterm`, 'SIGTERM');
+      const l = ledger(`${label}, replica SIGTERMed`, 'Direct', records, sink);
+      printLedger(l);
+      expect(exit).toBe(0);
+      expect(l.accepted).toBe(MESSAGES);
+      expect(l.lost).toBe(0);
+      expect(l.duplicates).toBe(0);
+      expect(l.unexplained).toEqual([]);
+      await r.replace(0);
+    });
 
-  it('SIGKILL of one replica mid-load: nothing a 2xx answered is lost; only requests it held unanswered may arrive twice', async () => {
-    const { records } = await stopOneMidLoad(r, 'direct-sigkill', 'SIGKILL');
-    const l = ledger('direct without store, replica SIGKILLed', 'Direct', records, sink);
-    printLedger(l);
-    expect(l.accepted).toBe(MESSAGES);
-    expect(l.lost).toBe(0);
-    expect(l.unexplained).toEqual([]);
-    // Only what the killed replica held when it died, and the client never heard back about.
-    expect(l.duplicates).toBeLessThanOrEqual(l.uncertain);
-    expect(l.uncertain).toBeLessThanOrEqual(CONCURRENCY);
-    expect(l.messageIdChanged).toEqual([]);
+    it('SIGKILL of one replica mid-load: nothing a 2xx answered is lost; only requests it held unanswered may arrive twice, under one Message-ID', async () => {
+      const { records } = await stopOneMidLoad(r, `${prefix}-sigkill`, 'SIGKILL');
+      const l = ledger(`${label}, replica SIGKILLed`, 'Direct', records, sink);
+      printLedger(l);
+      expect(l.accepted).toBe(MESSAGES);
+      expect(l.lost).toBe(0);
+      expect(l.unexplained).toEqual([]);
+      // Only what the killed replica held when it died, and the client never heard back about.
+      expect(l.duplicates).toBeLessThanOrEqual(l.uncertain);
+      expect(l.uncertain).toBeLessThanOrEqual(CONCURRENCY);
+      expect(l.messageIdChanged).toEqual([]);
+    });
   });
-});
+}
 
-describe('with the shared store: Direct, one Idempotency-Key record for both replicas', () => {
-  let redis: RedisServer;
-  let r: Replicas;
-  beforeAll(async () => {
-    redis = await startRedis();
-    r = await replicasFor('faults-direct-store', 'Direct', redis);
-  }, 120_000);
-  afterAll(async () => {
-    await r?.stop();
-    await redis?.destroy();
-  });
-
-  it('SIGTERM of one replica mid-load: nothing lost or sent twice', async () => {
-    const { records, exit } = await stopOneMidLoad(r, 'direct-store-sigterm', 'SIGTERM');
-    const l = ledger('direct with store, replica SIGTERMed', 'Direct', records, sink);
-    printLedger(l);
-    expect(exit).toBe(0);
-    expect(l.accepted).toBe(MESSAGES);
-    expect(l.lost).toBe(0);
-    expect(l.duplicates).toBe(0);
-    expect(l.unexplained).toEqual([]);
-    await r.replace(0);
-  });
-
-  it("SIGKILL of one replica mid-load: a retry waits out the dead replica's claim; only what it held unanswered may arrive twice, under one Message-ID", async () => {
-    const { records } = await stopOneMidLoad(r, 'direct-store-sigkill', 'SIGKILL');
-    const l = ledger('direct with store, replica SIGKILLed', 'Direct', records, sink);
-    printLedger(l);
-    expect(l.accepted).toBe(MESSAGES);
-    expect(l.lost).toBe(0);
-    expect(l.unexplained).toEqual([]);
-    expect(l.duplicates).toBeLessThanOrEqual(l.uncertain);
-    expect(l.uncertain).toBeLessThanOrEqual(CONCURRENCY);
-    expect(l.messageIdChanged).toEqual([]);
-  });
-});
+directScenario('without a store: Direct, each replica on its own', 'faults-direct', 'direct without store', false);
+directScenario('with the shared store: Direct, one Idempotency-Key record for both replicas', 'faults-direct-store', 'direct with store', true);
 
 describe('with the shared store: Queued', () => {
   let redis: RedisServer;
