@@ -72,6 +72,24 @@ describe('against Postfix', () => {
     }
   });
 
+  it('SmtpTransport: an internationalized recipient goes to Postfix with SMTPUTF8, which its EHLO offers, and is delivered', async () => {
+    const check = await checkSmtp(endpoint);
+    expect(check.facts?.extensions).toContain('SMTPUTF8');
+    const transport = new SmtpTransport({ ...endpoint, smtpUtf8: true });
+    try {
+      const rcpt = `josé@${postfix.domain}`;
+      const raw = Buffer.from(`From: sender@example.com\r\nTo: José <${rcpt}>\r\nSubject: SMTPUTF8 via Postfix\r\nMessage-ID: <utf8@example.com>\r\n\r\nOlá\r\n`);
+      const result = await transport.send({ from: { address: 'sender@example.com' }, to: [rcpt], smtpUtf8: true, subject: 'SMTPUTF8 via Postfix', raw });
+      expect(result.response).toMatch(/^250 2\.0\.0 Ok: queued as/);
+      const message = await postfix.waitForDelivery('Subject: SMTPUTF8 via Postfix');
+      expect(message).toContain(`To: José <${rcpt}>`);
+      // Postfix logs the envelope recipient as received: the UTF-8 local part, not a mangled one.
+      await expect.poll(() => postfix.log()).toMatch(new RegExp(`${result.messageId}: to=<josé@postmaster\\.test>.*status=sent`));
+    } finally {
+      await transport.close();
+    }
+  });
+
   it('SmtpTransport: a recipient outside the test domain is refused (5xx, permanent): Postfix relays nothing', async () => {
     const transport = new SmtpTransport(endpoint);
     try {
