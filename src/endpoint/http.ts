@@ -59,7 +59,7 @@ export function createHttpDoor(opts: HttpDoorOptions) {
     bodyLimit: opts.bodyLimit ?? DEFAULT_BODY_LIMIT,
     return503OnClosing: true,
     // Longer ids than the route takes reach the door's own check (400 naming the field), not a bare 414.
-    maxParamLength: 1024,
+    routerOptions: { maxParamLength: 1024 },
   });
   // JSON only: fastify's default text/plain parser would hand the schema a string.
   app.removeContentTypeParser('text/plain');
