@@ -4,7 +4,7 @@
 // real Dependencies index and WorkQueue. The I/O around them (status patch, finalizer,
 // Event objects) is covered against the API server by test/cluster/controller/.
 import { describe, expect, it } from 'vitest';
-import type { Condition, EmailServer, SenderIdentity, SendingDomain } from '../../../src/api/index.ts';
+import type { Condition, SendingDomain } from '../../../src/api/index.ts';
 import { Dependencies } from '../../../src/controller/dependencies.ts';
 import { WorkQueue } from '../../../src/controller/queue.ts';
 import {
