@@ -100,6 +100,7 @@ describe('what an object references', () => {
     const t = smtpTarget('mail', 'relay', { credentials: { secretRef: { name: 'login' } }, tls: { caSecretRef: { name: 'ca' } } } as never);
     expect(specRefs('SmtpTarget', t)).toEqual(['Secret/mail/login', 'Secret/mail/ca', 'Namespace/mail']);
     expect(specRefs('SmtpTarget', smtpTarget('mail', 'relay'))).toEqual(['Namespace/mail']);
+    expect(specRefs('SmtpTarget', smtpTarget('mail', 'relay', { credentials: {}, tls: { insecureSkipVerify: true } } as never))).toEqual(['Namespace/mail']);
   });
 
   it('a server: every Secret, its targets, its namespace, and all namespaces when it is a platform default', () => {
@@ -122,6 +123,8 @@ describe('what an object references', () => {
     ]);
     const bare = emailServer('mail', 'api', { provider: 'SendGrid', smtp: undefined, incoming: { credentials: { secretRef: { name: 'in' } } } } as never);
     expect(specRefs('EmailServer', bare)).toEqual(['Secret/mail/in', 'Namespace/mail']);
+    const noCa = emailServer('mail', 'api', { provider: 'SendGrid', smtp: undefined, incoming: { credentials: { secretRef: { name: 'in' } }, tls: { insecureSkipVerify: true } } } as never);
+    expect(specRefs('EmailServer', noCa)).toEqual(['Secret/mail/in', 'Namespace/mail']);
   });
 
   it('an identity: the server it names (in its own namespace unless told), or the defaults; and its SMTP credentials Secret', () => {
@@ -259,6 +262,7 @@ describe('what a change reconciles', () => {
     const secret = (data: Record<string, string>): Secret => ({ metadata: { namespace: 'mail', name: 'login', resourceVersion: '2' }, data });
     const old = { ...secret({ password: 'YQ==' }), metadata: { namespace: 'mail', name: 'login', resourceVersion: '1' } };
     expect(secretChangeKeys('update', secret({ password: 'YQ==' }), old, of(deps))).toEqual([]);
+    expect(secretChangeKeys('update', secret({ password: 'YQ==' }), undefined, of(deps))).toEqual(['SmtpTarget/mail/relay']);
     expect(secretChangeKeys('update', secret({ password: 'Yg==' }), old, of(deps))).toEqual(['SmtpTarget/mail/relay']);
     expect(secretChangeKeys('add', secret({ password: 'YQ==' }), undefined, of(deps))).toEqual(['SmtpTarget/mail/relay']);
     expect(secretChangeKeys('delete', secret({ password: 'YQ==' }), old, of(deps))).toEqual(['SmtpTarget/mail/relay']);
@@ -275,6 +279,8 @@ describe('what a change reconciles', () => {
     });
     const base = ns();
     expect(namespaceChangeKeys('update', ns(), base, of(deps))).toEqual([]);
+    // Before the namespace controller has set a phase.
+    expect(namespaceChangeKeys('update', { metadata: { name: 'apps' } }, { metadata: { name: 'apps' } }, of(deps))).toEqual([]);
     expect(namespaceChangeKeys('update', ns({ labels: { team: 'a' } }), base, of(deps))).toEqual(['SenderIdentity/apps/app', 'EmailServer/mail/platform']);
     expect(namespaceChangeKeys('update', ns({ deletionTimestamp: '2026-01-01T00:00:00Z' }), base, of(deps))).toEqual(['SenderIdentity/apps/app']);
     expect(namespaceChangeKeys('update', ns({ phase: 'Terminating' }), base, of(deps))).toEqual(['SenderIdentity/apps/app']);
@@ -282,10 +288,69 @@ describe('what a change reconciles', () => {
     expect(namespaceChangeKeys('delete', base, base, of(deps))).toEqual(['SenderIdentity/apps/app', 'EmailServer/mail/platform']);
   });
 
+  it('a change reaches only the readers of that kind of object, never those of a namesake of another kind', () => {
+    // One reader of each ref a change of "mail/x" could reach.
+    const deps = new Dependencies();
+    for (const ref of ['SmtpTarget/mail/x', 'EmailServer/mail/x', 'SendingDomains/mail', 'DefaultServer/mail', 'PlatformDefaults']) deps.set(`Reader/${ref}`, [ref]);
+    const w = new MemoryWorld();
+    w.addNamespace('mail');
+    // A server an identity-like reading of anything in "mail" would find.
+    w.add(emailServer('mail', 'default', { default: true } as never));
+    const t = smtpTarget('mail', 'x') as Obj;
+    const s = emailServer('mail', 'x', { smtp: undefined, provider: 'SendGrid' } as never) as Obj;
+    const d = sendingDomain('mail', 'x', { generate: { secretName: 'k' } }) as Obj;
+    expect(changeKeys('SmtpTarget', 'add', t, undefined, of(deps), w)).toMatchObject({ dependents: ['Reader/SmtpTarget/mail/x'], usage: [] });
+    expect(changeKeys('EmailServer', 'add', s, undefined, of(deps), w)).toMatchObject({
+      dependents: ['Reader/EmailServer/mail/x', 'Reader/DefaultServer/mail'],
+      usage: [],
+    });
+    expect(changeKeys('SendingDomain', 'add', d, undefined, of(deps), w)).toMatchObject({ dependents: ['Reader/SendingDomains/mail'], usage: [] });
+    expect(changeKeys('SendingDomain', 'update', statusWritten(d, { conditions: [] }), d, of(deps), w).usage).toEqual([]);
+    const i = senderIdentity('mail', 'x') as Obj;
+    expect(changeKeys('SenderIdentity', 'add', i, undefined, of(deps), w)).toMatchObject({ dependents: [], usage: ['EmailServer/mail/default'] });
+    // Its own status write: the server it uses does not recount.
+    expect(changeKeys('EmailServer', 'update', statusWritten(s, { conditions: [] }), s, of(deps), w).usage).toEqual([]);
+  });
+
   it('the store coming or going reconciles the Queued servers only', () => {
     const queued = emailServer('mail', 'q', { delivery: { mode: 'Queued' } } as never);
     const direct = emailServer('mail', 'd', { delivery: { mode: 'Direct' } } as never);
     expect(queuedServerKeys([direct, queued, emailServer('mail', 'plain')])).toEqual(['EmailServer/mail/q']);
+  });
+});
+
+describe('the dependency index', () => {
+  it('replaces what an object reads on each reconcile, keeps it on add, and forgets it on delete', () => {
+    const deps = new Dependencies();
+    deps.set('EmailServer/mail/ses', ['Secret/mail/a', 'SmtpTarget/mail/relay']);
+    deps.set('EmailServer/mail/other', ['Secret/mail/a']);
+    expect(deps.size).toBe(2);
+    expect(deps.dependents('Secret/mail/a')).toEqual(['EmailServer/mail/ses', 'EmailServer/mail/other']);
+    // Re-reconciled without the Secret: its change no longer reaches the server.
+    deps.set('EmailServer/mail/ses', ['SmtpTarget/mail/relay']);
+    expect(deps.dependents('Secret/mail/a')).toEqual(['EmailServer/mail/other']);
+    deps.add('EmailServer/mail/ses', ['Secret/mail/b']);
+    expect(deps.dependents('SmtpTarget/mail/relay')).toEqual(['EmailServer/mail/ses']);
+    expect(deps.dependents('Secret/mail/b')).toEqual(['EmailServer/mail/ses']);
+    deps.add('EmailServer/mail/new', ['Secret/mail/b']);
+    expect(deps.dependents('Secret/mail/b')).toEqual(['EmailServer/mail/ses', 'EmailServer/mail/new']);
+    deps.delete('EmailServer/mail/ses');
+    deps.delete('EmailServer/mail/never');
+    expect(deps.dependents('SmtpTarget/mail/relay')).toEqual([]);
+    expect(deps.dependents('Secret/mail/b')).toEqual(['EmailServer/mail/new']);
+    expect(deps.size).toBe(2);
+    deps.delete('EmailServer/mail/new');
+    deps.set('EmailServer/mail/new', ['Secret/mail/c']);
+    expect(deps.dependents('Secret/mail/b')).toEqual([]);
+    expect(deps.size).toBe(2);
+  });
+
+  it('a ref whose last reader went is gone, and a new reader starts it afresh', () => {
+    const deps = new Dependencies();
+    deps.set('A/x/y', ['Secret/mail/a']);
+    deps.set('A/x/y', []);
+    deps.set('B/x/y', ['Secret/mail/a']);
+    expect(deps.dependents('Secret/mail/a')).toEqual(['B/x/y']);
   });
 });
 
@@ -302,6 +367,13 @@ describe('events on status changes', () => {
     const after = [c('Ready', 'True', 'Succeeded', 'Delivers through relay.'), c('Connected', 'True', 'Connected')];
     expect(transitionEvents([], after)).toEqual([{ type: 'Normal', reason: 'Succeeded', message: 'Delivers through relay.' }]);
     expect(transitionEvents(after, after)).toEqual([]);
+    const failing = [c('Ready', 'False', 'AuthFailed'), c('Connected', 'False', 'AuthFailed'), c('SecretsResolved', 'False', 'Other')];
+    expect(transitionEvents(failing, failing)).toEqual([]);
+  });
+
+  it('never tells the kstatus pair Reconciling and Stalled', () => {
+    const after = [c('Ready', 'True', 'Succeeded', 'ok'), c('Reconciling', 'False', 'Done'), c('Stalled', 'False', 'Done')];
+    expect(transitionEvents([], after)).toEqual([{ type: 'Normal', reason: 'Succeeded', message: 'ok' }]);
   });
 
   it('tells a failing condition once: in the Ready warning when it is the reason, with its own warning when it is not', () => {
