@@ -9,7 +9,7 @@ const MIN = 60_000;
 const T0 = 1_700_000_000_000;
 
 /** A test that counts its runs and answers what it is told. */
-function probe(answer: () => CheckResult = () => ({ ok: true, reason: 'Connected', message: 'ok' })) {
+function probe(answer: () => CheckResult = () => ({ ok: true, transient: false, reason: 'Connected', message: 'ok' })) {
   const p = { runs: 0, test: async () => (p.runs++, answer()) };
   return p;
 }
@@ -19,9 +19,9 @@ describe('TestCache', () => {
     const cache = new TestCache();
     const p = probe();
     const first = await cache.run('SmtpTarget/mail/relay/connect', { host: 'a' }, 10 * MIN, T0, p.test);
-    expect(first).toEqual({ result: { ok: true, reason: 'Connected', message: 'ok' }, at: T0, fresh: true });
+    expect(first).toEqual({ result: { ok: true, transient: false, reason: 'Connected', message: 'ok' }, at: T0, fresh: true });
     const cached = await cache.run('SmtpTarget/mail/relay/connect', { host: 'a' }, 10 * MIN, T0 + 8 * MIN, p.test);
-    expect(cached).toEqual({ result: { ok: true, reason: 'Connected', message: 'ok' }, at: T0, fresh: false });
+    expect(cached).toEqual({ result: { ok: true, transient: false, reason: 'Connected', message: 'ok' }, at: T0, fresh: false });
     expect(p.runs).toBe(1);
     const due = await cache.run('SmtpTarget/mail/relay/connect', { host: 'a' }, 10 * MIN, T0 + 9 * MIN, p.test);
     expect(due).toMatchObject({ at: T0 + 9 * MIN, fresh: true });
@@ -40,13 +40,13 @@ describe('TestCache', () => {
   it('does not keep a transient failure: the next reconcile tests again', async () => {
     const cache = new TestCache();
     let n = 0;
-    const p = probe(() => (++n === 1 ? { ok: false, transient: true, reason: 'Timeout', message: 'timed out' } : { ok: true, reason: 'Connected', message: 'ok' }));
+    const p = probe(() => (++n === 1 ? { ok: false, transient: true, reason: 'Timeout', message: 'timed out' } : { ok: true, transient: false, reason: 'Connected', message: 'ok' }));
     await cache.run('k/connect', { host: 'a' }, 10 * MIN, T0, p.test);
     const next = await cache.run('k/connect', { host: 'a' }, 10 * MIN, T0 + MIN, p.test);
     expect(next).toMatchObject({ result: { ok: true }, fresh: true });
     // A terminal failure is kept like a success.
     const cache2 = new TestCache();
-    const q = probe(() => ({ ok: false, reason: 'AuthFailed', message: '535' }));
+    const q = probe(() => ({ ok: false, transient: false, reason: 'AuthFailed', message: '535' }));
     await cache2.run('k/connect', { host: 'a' }, 10 * MIN, T0, q.test);
     expect(await cache2.run('k/connect', { host: 'a' }, 10 * MIN, T0 + MIN, q.test)).toMatchObject({ fresh: false, result: { reason: 'AuthFailed' } });
     expect(q.runs).toBe(1);
@@ -63,7 +63,7 @@ describe('TestCache', () => {
     expect(a.result).toEqual(b.result);
     expect(b).toMatchObject({ at: T0, fresh: true });
     const soon = await cache.run('SmtpTarget/mail/three/connect', { host: 'relay' }, 10 * MIN, T0 + 400, p.test);
-    expect(soon).toEqual({ result: { ok: true, reason: 'Connected', message: 'ok' }, at: T0, fresh: true });
+    expect(soon).toEqual({ result: { ok: true, transient: false, reason: 'Connected', message: 'ok' }, at: T0, fresh: true });
     expect(p.runs).toBe(1);
     await cache.run('SmtpTarget/mail/four/connect', { host: 'relay' }, 10 * MIN, T0 + 600, p.test);
     expect(p.runs).toBe(2);
@@ -81,7 +81,7 @@ describe('TestCache', () => {
     // Another test finishes much later, which sweeps old shared results.
     await cache.run('SmtpTarget/mail/other/connect', { host: 'other' }, 10 * MIN, T0 + 10_000, probe().test);
     const second = cache.run('SmtpTarget/mail/slow2/connect', { host: 'slow' }, 10 * MIN, T0 + 10_000, slow);
-    finish({ ok: true, reason: 'Connected', message: 'slow but fine' });
+    finish({ ok: true, transient: false, reason: 'Connected', message: 'slow but fine' });
     expect((await first).result).toMatchObject({ message: 'slow but fine' });
     expect((await second).result).toMatchObject({ message: 'slow but fine' });
     expect(slowRuns).toBe(1);
@@ -92,7 +92,7 @@ describe('TestCache', () => {
     let n = 0;
     const flaky = async (): Promise<CheckResult> => {
       if (++n === 1) throw new Error('socket hang up');
-      return { ok: true, reason: 'Connected', message: 'ok' };
+      return { ok: true, transient: false, reason: 'Connected', message: 'ok' };
     };
     await expect(cache.run('a/connect', { host: 'x' }, 10 * MIN, T0, flaky)).rejects.toThrow('socket hang up');
     expect(await cache.run('b/connect', { host: 'x' }, 10 * MIN, T0, flaky)).toMatchObject({ result: { ok: true }, fresh: true });
@@ -117,6 +117,6 @@ describe('TestCache', () => {
       message: 'No test of smtp.example.com:587 has run: connection testing is not enabled.',
     });
     expect(observe('Connected', { ok: false, transient: true, reason: 'Timeout', message: 't' }, 'x')).toMatchObject({ status: 'False', severity: 'transient' });
-    expect(observe('Connected', { ok: false, reason: 'AuthFailed', message: 'a' }, 'x')).toMatchObject({ status: 'False', severity: 'terminal' });
+    expect(observe('Connected', { ok: false, transient: false, reason: 'AuthFailed', message: 'a' }, 'x')).toMatchObject({ status: 'False', severity: 'terminal' });
   });
 });
