@@ -161,4 +161,23 @@ describe('EmailServer status details', () => {
     await run(server, w, { tester, tests, at: new Date(now.getTime() + 120_000) });
     expect([provider, mailbox]).toEqual([2, 2]);
   });
+
+  it("tests a deleted Microsoft Graph server's namesake afresh once the deleted one's result is forgotten", async () => {
+    const w = new MemoryWorld();
+    w.addSecret('mail', 'entra', { cs: 'secret' });
+    let runs = 0;
+    const tester = { ...noTester, graph: async () => (runs++, { ok: true, reason: 'AppAuthorized', message: 'ok', transient: false }) } as ConnectionTester;
+    const tests = new TestCache();
+    const graph = emailServer('mail', 'graph', {
+      provider: 'MicrosoftGraph',
+      smtp: undefined,
+      microsoftGraph: { app: { tenantId: 't', clientId: 'c', secretRef: { name: 'entra' }, clientSecretKey: 'cs' } },
+    } as never);
+    await run(graph, w, { tester, tests });
+    await run(graph, w, { tester, tests, at: new Date(now.getTime() + 60_000) });
+    expect(runs).toBe(1);
+    tests.forget('EmailServer/mail/graph/');
+    await run(graph, w, { tester, tests, at: new Date(now.getTime() + 120_000) });
+    expect(runs).toBe(2);
+  });
 });
