@@ -2,7 +2,6 @@
 // events -> queue keys -> reconcile -> one status patch -> events and requeue.
 import type { Logger } from 'pino';
 import type { Condition, EmailServer, SenderIdentity, SendingDomain, SmtpTarget } from '../api/index.ts';
-import { READY, RECONCILING, STALLED } from '../api/index.ts';
 import type { EventRecorder } from '../kube/events.ts';
 import { errorText, type Informer, type KubeObject } from '../kube/informer.ts';
 import type { KubeClient } from '../kube/rest.ts';
@@ -17,9 +16,8 @@ import type { ConnectionTester } from '../providers/tester.ts';
 import type { RoutingOptions } from '../routing/api-account.ts';
 import type { ClusterCache } from '../routing/cache.ts';
 import type { IdentityExtras } from '../routing/identity.ts';
-import { identityServer } from '../routing/server.ts';
 import { IN_USE_FINALIZER } from '../routing/usage.ts';
-import { refKey, type Secret } from '../routing/world.ts';
+import type { Secret } from '../routing/world.ts';
 import { Dependencies } from './dependencies.ts';
 import { reconcileEmailServer } from './emailserver.ts';
 import { WorkQueue, type ProcessResult, type QueueOptions } from './queue.ts';
@@ -28,6 +26,20 @@ import { reconcileSendingDomain } from './sendingdomain.ts';
 import { reconcileSmtpTarget, type ReconcileContext, type ReconcileOutput } from './smtptarget.ts';
 import { TestCache } from './tester.ts';
 import type { StateStore } from '../store/store.ts';
+import {
+  changeKeys,
+  KINDS,
+  laneOf,
+  namespaceChangeKeys,
+  queuedServerKeys,
+  queueKey,
+  queueResult,
+  secretChangeKeys,
+  specRefs,
+  transitionEvents,
+  USAGE_LANE,
+  type Ours,
+} from './wiring.ts';
 
 export interface ControllerOptions {
   queue: QueueOptions;
@@ -39,18 +51,6 @@ export interface ControllerOptions {
 export interface ControllerHooks {
   /** Extra status an identity carries (the send endpoint's address, generated credentials). */
   identityExtras?: (identity: SenderIdentity) => Promise<IdentityExtras>;
-}
-
-type Ours = SmtpTarget | EmailServer | SenderIdentity | SendingDomain;
-const KINDS = ['SmtpTarget', 'EmailServer', 'SenderIdentity', 'SendingDomain'] as const;
-
-/** The last lane: counting users waits until the objects themselves are reconciled. */
-const USAGE_LANE = 3;
-
-/** Targets before servers and sending domains before identities: what is referenced settles before what references it. */
-function laneOf(key: string): number {
-  if (key.startsWith('SmtpTarget/')) return 0;
-  return key.startsWith('EmailServer/') || key.startsWith('SendingDomain/') ? 1 : 2;
 }
 
 export class Controller {
@@ -130,61 +130,25 @@ export class Controller {
   }
 
   private wireEvents(): void {
+    const dependentsOf = (ref: string) => this.deps.dependents(ref);
     for (const kind of KINDS) {
       this.informerFor(kind).onChange((event, obj, old) => {
-        const ns = obj.metadata.namespace;
-        const key = queueKey(kind, obj);
         if (event === 'delete') {
+          const key = queueKey(kind, obj);
           this.deps.delete(key);
           this.tests.forget(`${key}/`);
           this.queue?.forget(key);
-        } else if (event === 'add' || specOrMetaChanged(obj, old)) {
-          // Our own status writes come back as updates: they need no reconcile of the object itself.
-          this.queue?.add(key);
         }
-        const ref = kind === 'SmtpTarget' ? refKey.smtpTarget(ns, obj.metadata.name) : refKey.emailServer(ns, obj.metadata.name);
-        if (kind === 'SmtpTarget' || kind === 'EmailServer') this.enqueue(this.deps.dependents(ref));
-        // Identities report which SendingDomain of their server's namespace signs their mail.
-        if (kind === 'SendingDomain') this.enqueue(this.deps.dependents(refKey.sendingDomains(ns)));
-        if (kind === 'EmailServer') this.enqueue(this.deps.dependents(refKey.defaultServer(ns)));
-        if (kind === 'EmailServer' && (defaultsFor(obj) || defaultsFor(old))) this.enqueue(this.deps.dependents(refKey.platformDefaults()));
-        // Usage: servers count the identities that resolve to them, targets the servers that send through them.
-        const moved = event !== 'update' || specOrMetaChanged(obj, old) || serverOf(obj) !== serverOf(old);
-        if (moved && kind === 'SenderIdentity') this.enqueueSoon(this.usedServers([obj as SenderIdentity, old as SenderIdentity | undefined]));
-        if (moved && kind === 'EmailServer') this.enqueueSoon(usedTargets([obj as EmailServer, old as EmailServer | undefined]));
+        const change = changeKeys(kind, event, obj, old, dependentsOf, this.cache);
+        if (change.reconcile) this.queue?.add(change.key);
+        this.enqueue(change.dependents);
+        this.enqueueSoon(change.usage);
       });
     }
     // The store coming or going changes what Queued servers can promise.
-    this.opts.store?.onChange(() => {
-      for (const server of this.cache.emailServerInformer.list()) {
-        if (server.spec.delivery?.mode === 'Queued') this.queue?.add(queueKey('EmailServer', server));
-      }
-    });
-    this.cache.onSecretChange((event, secret, old) => {
-      if (event === 'update' && JSON.stringify(secret.data) === JSON.stringify(old?.data)) return;
-      this.enqueue(this.deps.dependents(refKey.secret(secret.metadata.namespace ?? '', secret.metadata.name)));
-    });
-    this.cache.namespaceInformer.onChange((event, ns, old) => {
-      const labelsChanged = JSON.stringify(ns.metadata.labels) !== JSON.stringify(old?.metadata.labels);
-      // A namespace being deleted releases the in-use protection of what is in it.
-      const leaving = ns.metadata.deletionTimestamp !== old?.metadata.deletionTimestamp || ns.status?.phase !== old?.status?.phase;
-      if (event === 'update' && !labelsChanged && !leaving) return;
-      this.enqueue(this.deps.dependents(refKey.namespace(ns.metadata.name)));
-      if (event !== 'update' || labelsChanged) this.enqueue(this.deps.dependents(refKey.anyNamespace()));
-    });
-  }
-
-  /** Queue keys of the servers these identities use now or used when last reconciled. */
-  private usedServers(identities: (SenderIdentity | undefined)[]): string[] {
-    const keys = new Set<string>();
-    for (const identity of identities) {
-      if (!identity) continue;
-      const now = identityServer(this.cache, identity).server;
-      if (now) keys.add(queueKey('EmailServer', now));
-      const before = identity.status?.server;
-      if (before) keys.add(`EmailServer/${before.namespace}/${before.name}`);
-    }
-    return [...keys];
+    this.opts.store?.onChange(() => this.enqueue(queuedServerKeys(this.cache.emailServerInformer.list())));
+    this.cache.onSecretChange((event, secret, old) => this.enqueue(secretChangeKeys(event, secret, old, dependentsOf)));
+    this.cache.namespaceInformer.onChange((event, ns, old) => this.enqueue(namespaceChangeKeys(event, ns, old, dependentsOf)));
   }
 
   private async process(key: string): Promise<ProcessResult> {
@@ -224,7 +188,7 @@ export class Controller {
     }
     for (const e of out.events ?? []) this.recorder.post(obj as Ours & KubeObject, e.type, e.reason, e.message);
     this.metrics.reconcileTotal.inc({ kind, result: out.retry ? 'retry' : 'success' });
-    return out.retry ? { retry: true } : { requeueAfterMs: out.requeueAfterMs };
+    return queueResult(out);
   }
 
   private reconcile(kind: OurKind, obj: Ours, ctx: ReconcileContext): Promise<ReconcileOutput<unknown>> {
@@ -255,101 +219,7 @@ export class Controller {
     }
   }
 
-  /**
-   * An event per transition: every change of Ready (Normal when True, Warning
-   * when not), and a Warning for each specific condition that turns False.
-   */
   private recordTransitions(obj: Ours, before: Condition[], after: Condition[]): void {
-    const ready = after.find((c) => c.type === READY);
-    for (const c of after) {
-      if (c.type === RECONCILING || c.type === STALLED) continue;
-      const prev = before.find((p) => p.type === c.type);
-      if (prev && prev.status === c.status && prev.reason === c.reason) continue;
-      if (c.type !== READY && c.status !== 'False') continue;
-      // The Ready event already tells this one.
-      if (c.type !== READY && ready?.status === 'False' && ready.reason === c.reason) continue;
-      const type = c.status === 'True' ? 'Normal' : 'Warning';
-      const message = c.type === READY ? c.message : `${c.type}: ${c.message}`;
-      this.recorder.post(obj as Ours & KubeObject, type, c.reason, message);
-    }
+    for (const e of transitionEvents(before, after)) this.recorder.post(obj as Ours & KubeObject, e.type, e.reason, e.message);
   }
-}
-
-/** What an object references by its spec: Secrets, targets, servers. */
-function specRefs(kind: OurKind, obj: Ours): string[] {
-  const ns = obj.metadata.namespace;
-  const secret = (name: string | undefined) => (name ? [refKey.secret(ns, name)] : []);
-  switch (kind) {
-    case 'SmtpTarget': {
-      const { spec } = obj as SmtpTarget;
-      // The namespace: its deletion releases in-use protection.
-      return [...secret(spec.credentials?.secretRef?.name), ...secret(spec.tls?.caSecretRef?.name), refKey.namespace(ns)];
-    }
-    case 'EmailServer': {
-      const { spec } = obj as EmailServer;
-      return [
-        ...secret(spec.sendgrid?.apiKeySecretRef.name),
-        ...secret(spec.sparkpost?.apiKeySecretRef.name),
-        ...secret(spec.incoming?.credentials.secretRef.name),
-        ...secret(spec.incoming?.tls?.caSecretRef?.name),
-        ...(spec.smtp ? [refKey.smtpTarget(ns, spec.smtp.targetRef.name)] : []),
-        ...(spec.fallback ? [refKey.smtpTarget(ns, spec.fallback.smtpTargetRef.name)] : []),
-        refKey.namespace(ns),
-        // A platform default reports which namespaces it serves: any namespace's labels matter.
-        ...(spec.defaultFor ? [refKey.anyNamespace()] : []),
-      ];
-    }
-    case 'SenderIdentity': {
-      const { spec } = obj as SenderIdentity;
-      const server = spec.serverRef
-        ? refKey.emailServer(spec.serverRef.namespace ?? ns, spec.serverRef.name)
-        : refKey.defaultServer(ns);
-      const platform = spec.serverRef ? [] : [refKey.platformDefaults()];
-      return [server, ...platform, refKey.namespace(ns), ...secret(spec.smtpCredentials?.secretName)];
-    }
-    case 'SendingDomain': {
-      const { dkim } = (obj as SendingDomain).spec;
-      const names = [dkim, ...(dkim.secondary ? [dkim.secondary] : [])].map((k) => k.privateKeySecretRef?.name ?? k.generate?.secretName);
-      return [...names.flatMap(secret), refKey.namespace(ns)];
-    }
-  }
-}
-
-export function queueKey(kind: OurKind, o: { metadata: { namespace?: string; name: string } }): string {
-  return `${kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`;
-}
-
-/** Whether a server is (or was) a platform default: its changes reach identities of other namespaces. */
-function defaultsFor(obj: KubeObject | undefined): boolean {
-  return !!(obj as EmailServer | undefined)?.spec?.defaultFor;
-}
-
-/** The server an identity's status names, as ns/name. */
-function serverOf(obj: KubeObject | undefined): string | undefined {
-  const s = (obj as SenderIdentity | undefined)?.status?.server;
-  return s ? `${s.namespace}/${s.name}` : undefined;
-}
-
-/** Queue keys of the targets these servers send through (primary or fallback). */
-function usedTargets(servers: (EmailServer | undefined)[]): string[] {
-  const keys = new Set<string>();
-  for (const s of servers) {
-    if (!s) continue;
-    for (const name of [s.spec.smtp?.targetRef.name, s.spec.fallback?.smtpTargetRef.name]) {
-      if (name) keys.add(`SmtpTarget/${s.metadata.namespace}/${name}`);
-    }
-  }
-  return [...keys];
-}
-
-function specOrMetaChanged(obj: KubeObject, old: KubeObject | undefined): boolean {
-  if (!old) return true;
-  return (
-    obj.metadata.generation !== old.metadata.generation ||
-    obj.metadata.deletionTimestamp !== old.metadata.deletionTimestamp ||
-    JSON.stringify(obj.metadata.annotations) !== JSON.stringify(old.metadata.annotations) ||
-    JSON.stringify(obj.metadata.labels) !== JSON.stringify(old.metadata.labels) ||
-    // Someone removed or rewrote our status: write it again.
-    JSON.stringify((obj as { status?: unknown }).status) === undefined
-  );
 }

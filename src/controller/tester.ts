@@ -92,12 +92,7 @@ export class TestCache {
     for (const [k, v] of this.shared) if (!v.running && now - v.at > SHARE_WINDOW_MS) this.shared.delete(k);
   }
 
-  /** When the cached result of `key` falls due. */
-  dueIn(key: string, intervalMs: number, now: number): number {
-    const cached = this.entries.get(key);
-    return cached ? Math.max(0, cached.at + intervalMs - now) : 0;
-  }
-
+  /** Drops the results of `prefix`'s tests (an object deleted): a namesake created later is tested afresh. */
   forget(prefix: string): void {
     for (const key of this.entries.keys()) if (key.startsWith(prefix)) this.entries.delete(key);
   }

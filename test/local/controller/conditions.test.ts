@@ -154,3 +154,12 @@ describe('how often a server sees connection tests', () => {
     expect(runs).toBe(2);
   });
 });
+
+describe('summarize keeps transition times', () => {
+  it('a specific condition that stays True keeps the time it became True', () => {
+    const first = summarize([], [ok('Connected', 'Connected', 'a')], 'fine', 1, t0);
+    const again = summarize(first, [ok('Connected', 'Connected', 'b')], 'fine', 1, t1);
+    expect(again.find((c) => c.type === 'Connected')).toMatchObject({ message: 'b', lastTransitionTime: '2026-01-01T00:00:00Z' });
+    expect(again.find((c) => c.type === 'Ready')).toMatchObject({ lastTransitionTime: '2026-01-01T00:00:00Z' });
+  });
+});

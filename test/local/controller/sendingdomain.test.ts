@@ -194,3 +194,63 @@ describe('a generated key', () => {
     expect(cond(out, 'KeyReady')).toMatchObject({ status: 'False', message: expect.stringContaining('Delete the Secret, or name another in generate.secretName, to have a new key generated.') });
   });
 });
+
+describe('status details', () => {
+  const withKey = (world: MemoryWorld, name: string, extra: Partial<Secret['metadata']> = {}) =>
+    world.secrets.set(`mail/${name}`, { metadata: { name, namespace: 'mail', ...extra }, data: { 'private.key': b64(ed) } });
+
+  it('published with DMARC: exactly its conditions, for its generation, and no retry', async () => {
+    const { world, zone, reconcile } = setup();
+    withKey(world, 'key');
+    const sd = domain({ privateKeySecretRef: { name: 'key' } });
+    const first = await reconcile(sd);
+    zone.txt.set('s1._domainkey.example.com', [first.status.dkim![0]!.strings!]);
+    zone.txt.set('_dmarc.example.com', [['v=DMARC1; p=none']]);
+    const out = await reconcile(sd);
+    expect(out.status.conditions?.map((c) => c.type)).toEqual(['Ready', 'DmarcPublished', 'DnsPublished', 'KeyReady']);
+    expect(out.status.conditions?.every((c) => c.observedGeneration === 3)).toBe(true);
+    expect(out.retry).toBe(false);
+  });
+
+  it('generates an RSA-2048 key unless told otherwise', async () => {
+    const { created, reconcile } = setup();
+    const out = await reconcile(domain({ generate: { secretName: 'gen' } }));
+    expect(created).toHaveLength(1);
+    expect(out.status.dkim![0]).toMatchObject({ algorithm: 'rsa-sha256', keyBits: 2048, secretName: 'gen' });
+    expect(out.events).toEqual([
+      { type: 'Normal', reason: 'KeyGenerated', message: 'Generated a RSA-2048 key for selector "s1" into Secret "mail/gen".' },
+    ]);
+  });
+
+  it('a broken Secret of a generated key: KeyReady says to delete or rename it, never overwrites it', async () => {
+    const { world, created, reconcile } = setup();
+    world.secrets.set('mail/gen', { metadata: { name: 'gen', namespace: 'mail' }, data: { 'private.key': b64('not a key') } });
+    const out = await reconcile(domain({ generate: { secretName: 'gen' } }));
+    expect(created).toHaveLength(0);
+    expect(cond(out, 'KeyReady')?.message).toMatch(/ Delete the Secret, or name another in generate\.secretName, to have a new key generated\.$/);
+  });
+
+  it('with one key broken, the loaded one is listed as not published and DNS is not checked', async () => {
+    const { world, zone, reconcile } = setup();
+    withKey(world, 'key');
+    const sd = domain({ privateKeySecretRef: { name: 'key' }, secondary: { selector: 's2', privateKeySecretRef: { name: 'missing' } } });
+    const first = await reconcile(sd);
+    zone.txt.set('s1._domainkey.example.com', [first.status.dkim![0]!.strings!]);
+    const out = await reconcile(sd);
+    expect(out.status.dkim).toHaveLength(1);
+    expect(out.status.dkim![0]).toMatchObject({ selector: 's1', published: false });
+    expect(cond(out, 'DnsPublished')).toMatchObject({ status: 'Unknown', message: 'Not checked until the key loads.' });
+  });
+
+  it('calls a key "generated" only when this SendingDomain controls its Secret', async () => {
+    const { world, reconcile } = setup();
+    const sd = domain({ privateKeySecretRef: { name: 'key' } });
+    const owner = (uid: string, controller: boolean) => ({ apiVersion: 'v1', kind: 'X', name: 'x', uid, controller });
+    withKey(world, 'key', { ownerReferences: [owner('someone-else', true)] } as never);
+    expect(cond(await reconcile(sd), 'KeyReady')?.message).toBe('Signing keys loaded: selector "s1": Ed25519 from Secret "mail/key".');
+    withKey(world, 'key', { ownerReferences: [owner('sd-uid', false)] } as never);
+    expect(cond(await reconcile(sd), 'KeyReady')?.message).toBe('Signing keys loaded: selector "s1": Ed25519 from Secret "mail/key".');
+    withKey(world, 'key', { ownerReferences: [owner('sd-uid', true), owner('someone-else', false)] } as never);
+    expect(cond(await reconcile(sd), 'KeyReady')?.message).toBe('Signing keys loaded: selector "s1": Ed25519 from Secret "mail/key" (generated).');
+  });
+});

@@ -98,3 +98,35 @@ describe('usage and in-use protection', () => {
     expect(cond(one, 'DeletionAllowed')?.message).toMatch(/but 1 EmailServer still uses it \(smtp \(primary\)\)/);
   });
 });
+
+describe('status details', () => {
+  it('its conditions carry its generation', async () => {
+    const t = smtpTarget('mail', 'relay');
+    t.metadata.generation = 7;
+    const out = await reconcile(t);
+    expect(out.status.observedGeneration).toBe(7);
+    expect(out.status.conditions?.every((c) => c.observedGeneration === 7)).toBe(true);
+  });
+
+  it('lists at most ten of the servers using it, and counts them all', async () => {
+    const w = new MemoryWorld();
+    for (let i = 0; i < 12; i++) w.add(emailServer('mail', `s${String(i).padStart(2, '0')}`));
+    const out = await reconcile(smtpTarget('mail', 'relay'), w);
+    expect(out.status.usage?.servers).toBe(12);
+    expect(out.status.usage?.names).toHaveLength(10);
+  });
+
+  it("tests a deleted target's namesake afresh once the deleted one's result is forgotten", async () => {
+    let runs = 0;
+    const tester = { ...noTester, smtp: async () => (runs++, passed) } as ConnectionTester;
+    const tests = new TestCache();
+    const at = (min: number) => new Date(now.getTime() + min * 60_000);
+    const run = (min: number) => reconcileSmtpTarget(smtpTarget('mail', 'relay'), { world: new MemoryWorld(), tester, tests, now: at(min) });
+    await run(0);
+    await run(1);
+    expect(runs).toBe(1);
+    tests.forget('SmtpTarget/mail/relay/');
+    await run(2);
+    expect(runs).toBe(2);
+  });
+});
