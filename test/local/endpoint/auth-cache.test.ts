@@ -92,6 +92,7 @@ describe('what the Authenticator asks the API server', () => {
     const auth = new Authenticator({ client: kube });
     const caller = await auth.authenticate('tok');
     expect(caller).toEqual({ username: 'system:serviceaccount:team:app', namespace: 'team', groups: [] });
+    expect(Object.keys(caller).sort()).toEqual(['groups', 'namespace', 'username']);
     await auth.authorize(caller, 'team', 'alerts');
     const spec = (kube.requests[1]!.body as { spec: Record<string, unknown> }).spec;
     expect(Object.keys(spec).sort()).toEqual(['groups', 'resourceAttributes', 'user']);
@@ -134,6 +135,7 @@ describe('refusals, as the caller reads them', () => {
       message: '"jane@example.com" is not a ServiceAccount: only ServiceAccount tokens say which namespace\'s identities to use.',
     });
     expect(await refusal({ status: { authenticated: true, user: { username: 'system:serviceaccount::app' } } })).toMatchObject({ status: 403 });
+    expect(await refusal({ status: { authenticated: true, user: { username: 'system:serviceaccountXteam:app' } } })).toMatchObject({ status: 403 });
     expect(await refusal({ status: { authenticated: true, user: { username: 'system:serviceaccount:team:' } } })).toMatchObject({ status: 403 });
   });
 
@@ -283,6 +285,25 @@ describe('the cache', () => {
     expect(kube.count('tokenreviews')).toBe(5);
   });
 
+  it('drops an expired answer before an older live one', async () => {
+    const { kube, auth, tick, at } = setup({ ttl: 10_000, max: 2 });
+    await auth.authenticate('a'); // live until +10 s
+    const short = jwt({ exp: (at() + 5_000) / 1000 });
+    await auth.authenticate(short); // kept until its exp, +5 s
+    tick(5_000);
+    await auth.authenticate('c'); // the short one has just expired: it goes, a stays
+    await auth.authenticate('a');
+    expect(kube.count('tokenreviews')).toBe(3);
+  });
+
+  it('keeps callers with different uids apart', async () => {
+    const { kube, auth } = setup();
+    await auth.authorize(app({ uid: 'u-1' }), 'team', 'alerts');
+    await auth.authorize(app({ uid: 'u-2' }), 'team', 'alerts');
+    await auth.authorize(app({ uid: 'u-1' }), 'team', 'alerts');
+    expect(kube.count('subjectaccessreviews')).toBe(2);
+  });
+
   it('holds 10000 answers by default', async () => {
     const { kube, auth } = setup();
     for (let i = 0; i <= 10_000; i++) await auth.authenticate(`t${i}`);
@@ -291,6 +312,18 @@ describe('the cache', () => {
     expect(kube.count('tokenreviews')).toBe(10_001);
     await auth.authenticate('t0');
     expect(kube.count('tokenreviews')).toBe(10_002);
+  });
+});
+
+describe('reading exp', () => {
+  it('only from a three-part token with a numeric exp', async () => {
+    const { jwtExpiry } = await import('../../../src/endpoint/auth.ts');
+    const claims = Buffer.from(JSON.stringify({ exp: 1234 })).toString('base64url');
+    expect(jwtExpiry(`h.${claims}.s`)).toBe(1_234_000);
+    expect(jwtExpiry(`h.${claims}`)).toBeUndefined();
+    expect(jwtExpiry(`h.${claims}.s.x`)).toBeUndefined();
+    expect(jwtExpiry(jwt({ exp: '1234' }))).toBeUndefined();
+    expect(jwtExpiry(jwt({}))).toBeUndefined();
   });
 });
 

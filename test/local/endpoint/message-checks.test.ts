@@ -92,6 +92,7 @@ describe('checkMessage: refusals at the edges of the limits', () => {
       bad('to', '4 recipients in to, cc and bcc together; at most 3'),
     );
     expect(check(msg({ bcc: ['x'] }))).toMatchObject({ status: 400, field: 'bcc[0]' });
+    expect(check(msg({ to: ['a@example.org', 'x'] }))).toMatchObject({ status: 400, field: 'to[1]' });
     expect(check(msg({ cc: ['c@example.org', 'x'] }))).toMatchObject({ status: 400, field: 'cc[1]' });
     expect(check(msg({ replyTo: 'Name <r@example.org>' }))).toMatchObject({ status: 400, field: 'replyTo' });
   });
