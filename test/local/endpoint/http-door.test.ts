@@ -244,6 +244,33 @@ describe('failures behind the door', () => {
   });
 });
 
+describe('failures that are not bugs', () => {
+  it('an unavailable upstream is 503 with its Retry-After, and not logged as a failed request', async () => {
+    const lines: string[] = [];
+    const log = pino({ level: 'info' }, new Writable({ write: (c, _e, cb) => (lines.push(String(c)), cb()) }));
+    const { upstreamUnavailable } = await import('../../../src/endpoint/errors.ts');
+    const d = createHttpDoor({ pipeline: { ...pipeline, authenticateToken: pipeline.authenticateToken, send: async () => { throw upstreamUnavailable('The relay is away.', 12); } }, log });
+    try {
+      const res = await inject('POST', '/v1/messages', { payload: body() }, d);
+      expect(refused(res, 503, 'POSTMASTER_UPSTREAM_UNAVAILABLE').message).toBe('The relay is away.');
+      expect(res.headers['retry-after']).toBe('12');
+      expect(lines.join('')).not.toContain('request failed');
+    } finally {
+      await d.close();
+    }
+  });
+
+  it('a refusal without a wait has no Retry-After, and no WWW-Authenticate unless it is a 401', async () => {
+    const res = await post(body(), { 'idempotency-key': 'a b' });
+    refused(res, 400, 'POSTMASTER_INVALID_REQUEST');
+    expect(res.headers['retry-after']).toBeUndefined();
+    expect(res.headers['www-authenticate']).toBeUndefined();
+    const head = await inject('HEAD', '/v1/messages');
+    expect(head.statusCode).toBe(405);
+    expect(head.headers.allow).toBe('POST');
+  });
+});
+
 describe('logging and lifecycle', () => {
   it('at debug, one line per request with method, path without the query, status and time', async () => {
     const lines: string[] = [];
