@@ -93,6 +93,21 @@ describe('ensureCredentialsSecret', () => {
     ]);
   });
 
+  it('knows its own Secret among other owners, and writes a password into one that has no data', async () => {
+    const c = client();
+    const shared = owned(fullData());
+    shared.metadata.ownerReferences!.unshift({ apiVersion: 'v1', kind: 'ConfigMap', name: 'x', uid: 'uid-x' } as never);
+    expect(await ensureCredentialsSecret(asKube(c), idy(), shared, address)).toBe('alerts-smtp');
+    expect(c.requests).toEqual([]);
+    const empty = owned(fullData());
+    delete (empty as { data?: unknown }).data;
+    await ensureCredentialsSecret(asKube(c), idy(), empty, address);
+    expect(c.requests).toHaveLength(1);
+    const patch = c.requests[0]!.opts as { body: { data: Record<string, string> }; patch: string };
+    expect(patch.patch).toBe('merge');
+    expect(Buffer.from(patch.body.data.password!, 'base64').toString()).toMatch(/^[A-Za-z0-9_-]{32}$/);
+  });
+
   it('refuses a Secret it does not control, naming it', async () => {
     const message = 'Secret "team/alerts-smtp" exists and is not owned by SenderIdentity "alerts"; choose another smtpCredentials.secretName';
     const c = client();
@@ -156,6 +171,8 @@ describe('the directory', () => {
     expect(d.smtpLogin('team/missing', 's3cret-password')).toBeUndefined();
     expect(d.smtpLogin('alerts', 's3cret-password')).toBeUndefined();
     w.secrets.set('team/alerts-smtp', { metadata: { name: 'alerts-smtp', namespace: 'team' }, data: { other: b64('x') } });
+    expect(d.smtpLogin('team/alerts', 's3cret-password')).toBeUndefined();
+    w.secrets.set('team/alerts-smtp', { metadata: { name: 'alerts-smtp', namespace: 'team' } } as never);
     expect(d.smtpLogin('team/alerts', 's3cret-password')).toBeUndefined();
     w.secrets.delete('team/alerts-smtp');
     expect(d.smtpLogin('team/alerts', 's3cret-password')).toBeUndefined();

@@ -132,6 +132,7 @@ describe('methods and routes', () => {
     const trace = await inject('TRACE', '/elsewhere');
     expect(refused(trace, 405, 'POSTMASTER_METHOD_NOT_ALLOWED').message).toBe('TRACE is not allowed on /elsewhere; use POST /v1/messages.');
     expect(trace.headers.allow).toBeUndefined();
+    expect(refused(await inject('GET', '/v1/messages/'), 400, 'POSTMASTER_INVALID_REQUEST').field).toBe('id');
     for (const url of ['/v1/messages/a/b', '/v1/messagesx', '/']) {
       const res = await inject('GET', url);
       expect(refused(res, 404, 'POSTMASTER_ROUTE_NOT_FOUND').message).toBe(`No route GET ${url}; messages go to POST /v1/messages.`);
@@ -315,6 +316,34 @@ describe('logging and lifecycle', () => {
       await d.close();
     }
     expect(d.draining).toBe(true);
+  });
+
+  it('a door built now parses JSON only, refuses prototype poisoning, and serves status reads', async () => {
+    const d = createHttpDoor({ pipeline, log: silentLog });
+    try {
+      expect((await inject('POST', '/v1/messages', { payload: 'hello', headers: { 'content-type': 'text/plain' } }, d)).statusCode).toBe(415);
+      for (const poisoned of ['{"__proto__":{"x":1}}', '{"constructor":{"prototype":{"x":1}}}']) {
+        expect(refused(await inject('POST', '/v1/messages', { payload: poisoned }, d), 400, 'POSTMASTER_INVALID_REQUEST').message, poisoned).toBe('(body): is not valid JSON');
+      }
+      refused(await inject('GET', '/v1/messages/nope', {}, d), 404, 'POSTMASTER_MESSAGE_NOT_FOUND');
+      expect((await inject('POST', '/v1/messages', { payload: body() }, d)).statusCode).toBe(200);
+    } finally {
+      await d.close();
+    }
+  });
+
+  it('counts what it sends under the http door', async () => {
+    const { Registry } = await import('prom-client');
+    const registry = new Registry();
+    const p = createPipeline({ client: kube, directory, log: silentLog, createTransport: transports.create, metrics: { registry } });
+    const d = createHttpDoor({ pipeline: p, log: silentLog });
+    try {
+      expect((await inject('POST', '/v1/messages', { payload: body() }, d)).statusCode).toBe(200);
+      expect(await registry.metrics()).toMatch(/postmaster_endpoint_messages_total\{door="http",[^}]*result="sent"\} 1/);
+    } finally {
+      await d.close();
+      await p.close();
+    }
   });
 
   it('close() drains too', async () => {
