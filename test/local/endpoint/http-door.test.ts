@@ -196,6 +196,16 @@ describe('the request', () => {
     expect(refused(utf8, 400, 'POSTMASTER_INVALID_REQUEST')).toEqual({ code: 'POSTMASTER_INVALID_REQUEST', field: '(body)', message: '(body): is not valid UTF-8' });
   });
 
+  it('a Content-Length that does not match the body is refused, naming the body', async () => {
+    const res = await door.app.inject({
+      method: 'POST',
+      url: '/v1/messages',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json', 'content-length': '5' },
+      payload: JSON.stringify(body()),
+    });
+    expect(refused(res, 400, 'POSTMASTER_INVALID_REQUEST')).toEqual({ code: 'POSTMASTER_INVALID_REQUEST', field: '(body)', message: '(body): Content-Length does not match the body' });
+  });
+
   it('413 over the body limit, 25 MiB by default', async () => {
     expect(DEFAULT_BODY_LIMIT).toBe(25 * 1024 * 1024);
     const big = await post({ ...body(), text: 'x'.repeat(DEFAULT_BODY_LIMIT) });
