@@ -67,6 +67,13 @@ describe('checkRequestShape', () => {
     expect(refusal(body)).toEqual(expected);
   });
 
+  it('names attachments past the ninth with their two-digit index', () => {
+    const eleven = (last: Record<string, unknown>) => ({ ...base(), attachments: [...Array.from({ length: 10 }, () => ({ filename: 'a', content: '' })), { filename: 'a', content: '', ...last }] });
+    expect(refusal(eleven({ filename: 'a/b' }))).toEqual(bad('attachments[10].filename', 'must be a file name of 1 to 255 characters without /, \\ or "'));
+    expect(refusal(eleven({ contentType: 'a/b; c=d' }))).toEqual(bad('attachments[10].contentType', 'must be a MIME type like application/pdf (no parameters)'));
+    expect(refusal(eleven({ contentId: '<a>' }))).toEqual(bad('attachments[10].contentId', 'must be an id like logo@example.com (no angle brackets, no spaces)'));
+  });
+
   it('content over its size limit is 413 naming the field, as on the SMTP door', () => {
     expect(refusal({ ...base(), text: 'x'.repeat(5 * 1024 * 1024 + 1) })).toEqual({ status: 413, field: 'text', message: `text is longer than ${5 * 1024 * 1024} characters.` });
     expect(refusal({ ...base(), html: 'x'.repeat(5 * 1024 * 1024 + 1) })).toEqual({ status: 413, field: 'html', message: `html is longer than ${5 * 1024 * 1024} characters.` });
