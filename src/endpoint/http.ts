@@ -103,11 +103,10 @@ export function createHttpDoor(opts: HttpDoorOptions) {
     if (e.statusCode >= 500 && e.code === 'POSTMASTER_INTERNAL') req.log.error({ err: err.message }, 'request failed');
     return sendError(reply, e);
   });
+  // A known path with a method it does not take never gets here (onRequest answers 405 with Allow).
   app.setNotFoundHandler((req, reply) => {
-    const allow = allowedMethods(req.url.split('?')[0] ?? '');
-    if (allow) reply.header('Allow', allow);
     // TRACE would echo the request, Authorization included: refused everywhere.
-    if (allow || req.method === 'TRACE') return sendError(reply, methodNotAllowed(req.method, req.url, allow ?? 'POST /v1/messages'));
+    if (req.method === 'TRACE') return sendError(reply, methodNotAllowed(req.method, req.url, 'POST /v1/messages'));
     return sendError(reply, routeNotFound(req.method, req.url));
   });
 

@@ -308,7 +308,8 @@ function toInvalidRequest(e: ErrorObject | undefined): EndpointError {
     case 'format':
       return invalidRequest(fieldName(e.instancePath), 'is not base64 (RFC 4648, padded, no line breaks)');
     case 'minLength':
-      return invalidRequest(fieldName(e.instancePath), 'must not be empty');
+      // Addresses have a minimum of 3 ("a@b"): "x" is not empty, it is too short.
+      return invalidRequest(fieldName(e.instancePath), params.limit === 1 ? 'must not be empty' : `is shorter than ${String(params.limit)} characters`);
     case 'maxProperties':
       return invalidRequest(fieldName(e.instancePath), `has more than ${String(params.limit)} entries`);
     case 'pattern': {
