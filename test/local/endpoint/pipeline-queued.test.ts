@@ -95,6 +95,7 @@ describe('Queued delivery through the pipeline', () => {
     const { p } = await queuedPipeline();
     const caller = await p.authenticateToken('app-token');
     const outcome = await send(p, caller);
+    if (!outcome.queued) throw new Error('expected queued');
     const other = await p.authenticateToken('other-token');
     expect(await refusal(p.messageStatus(other, outcome.id))).toMatchObject({ statusCode: 404, code: 'POSTMASTER_MESSAGE_NOT_FOUND' });
     expect(await refusal(p.messageStatus({ ...caller, namespace: 'elsewhere' }, outcome.id))).toMatchObject({ statusCode: 404 });
@@ -117,6 +118,7 @@ describe('Queued delivery through the pipeline', () => {
     const request = { caller, sender: 'alerts', door: 'http' as const, idempotencyKey: 'k-1', message: { to: ['ops@example.org'], subject: 'once', text: 'x' } };
     const a = await p.send(request);
     const b = await p.send(request);
+    if (!a.queued || !b.queued) throw new Error('expected queued');
     expect(b.id).toBe(a.id);
     expect(a.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
   });
