@@ -61,6 +61,8 @@ describe('an EndpointError becomes its SMTP reply', () => {
 
   it('a permanent refusal never gets a retry hint, nor does a temporary one without a wait', () => {
     expect(seen(err('No.', 550, { retryAfterSeconds: 3 })).text).toBe('5.0.0 No.');
+    expect(seen(err('No.', 500, { retryAfterSeconds: 3 })).text).toBe('5.0.0 No.');
+    expect(seen(err('Later.', 499, { retryAfterSeconds: 3 })).text).toBe('4.0.0 Later. Retry after 3s.');
     expect(seen(err('Later.', 451)).text).toBe('4.0.0 Later.');
   });
 

@@ -11,7 +11,7 @@ const route = (password = 'one'): SenderRoute => ({
   auth: { username: 'u', password },
 } as SenderRoute);
 
-function world(opts: { idleMs?: number; failClose?: boolean } = {}) {
+function world(opts: { idleMs?: number; failClose?: boolean; closeMs?: number } = {}) {
   let clock = 1_000_000;
   let n = 0;
   const made: string[] = [];
@@ -25,6 +25,7 @@ function world(opts: { idleMs?: number; failClose?: boolean } = {}) {
         kind: 'SMTP',
         send: async () => ({ messageId: name }),
         close: async () => {
+          if (opts.closeMs) await new Promise((r) => setTimeout(r, opts.closeMs));
           closed.push(name);
           if (opts.failClose) throw new Error(`cannot close ${name}`);
         },
@@ -69,6 +70,28 @@ describe('the transport cache', () => {
     fresh.release();
     await settle();
     expect(w.closed).toEqual(['t1']);
+  });
+
+  it('a replaced transport in use by two sends closes after both; releasing one twice does not count as the other', async () => {
+    const w = world();
+    const a = w.cache.acquire('s', route('one'));
+    const b = w.cache.acquire('s', route('one'));
+    a.release();
+    a.release();
+    w.cache.acquire('s', route('two'));
+    await settle();
+    expect(w.closed).toEqual([]);
+    b.release();
+    await settle();
+    expect(w.closed).toEqual(['t1']);
+  });
+
+  it('close() resolves only once every transport has finished closing', async () => {
+    const w = world({ closeMs: 30 });
+    w.cache.acquire('a', route()).release();
+    w.cache.acquire('b', route()).release();
+    await w.cache.close();
+    expect(w.closed.sort()).toEqual(['t1', 't2']);
   });
 
   it('a replaced transport nobody uses is closed at once', async () => {
