@@ -131,6 +131,49 @@ describe('logs and listening', () => {
     expect(logs.join('')).not.toContain('wrong-Pa55word');
   });
 
+  it('a login and a message are logged with the session, caller, identity and outcome', async () => {
+    const { door, logs } = setup();
+    expect((await transaction(await door.listen(), RAW, ['ann@example.org', 'bob@example.org'])).code).toBe(250);
+    const lines = logs.map((l) => JSON.parse(l) as Record<string, unknown>);
+    const login = lines.find((l) => l.msg === 'smtp login')!;
+    expect(login).toMatchObject({ level: 30, component: 'smtp-door', caller: 'smtp-credentials:team-a/alerts', identity: 'alerts', via: 'credentials', session: expect.any(String) });
+    const sent = lines.find((l) => l.msg === 'smtp message sent')!;
+    expect(sent).toMatchObject({
+      level: 20,
+      session: login.session,
+      caller: 'smtp-credentials:team-a/alerts',
+      namespace: 'team-a',
+      identity: 'alerts',
+      recipients: 2,
+      server: 'team-a/relay',
+      ms: expect.any(Number),
+    });
+    const queued = setup({ outcome: { queued: true, id: 'q-7', messageIdHeader: '<m@example.com>', server: { namespace: 'team-a', name: 'relay' }, expiresAt: '2026-12-02T10:00:00.000Z' } });
+    await transaction(await queued.door.listen(), RAW);
+    expect(queued.logs.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === 'smtp message queued')).toMatchObject({ id: 'q-7' });
+  });
+
+  it('a bug in the pipeline: 451 to the client, an error line with its name and message in the log', async () => {
+    const { door, pipeline, logs } = setup();
+    pipeline.failNext(new TypeError('cannot read x of undefined'));
+    const end = await transaction(await door.listen(), RAW);
+    expect(end).toMatchObject({ code: 451, text: '4.3.0 Internal error before the message reached the upstream; retry later.' });
+    const error = logs.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === 'smtp door: unexpected error');
+    expect(error).toMatchObject({ level: 50, err: 'TypeError: cannot read x of undefined' });
+    const thrown = setup();
+    thrown.pipeline.failNext('a string' as unknown as Error);
+    expect((await transaction(await thrown.door.listen(), RAW)).code).toBe(451);
+    expect(thrown.logs.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === 'smtp door: unexpected error')).toMatchObject({ err: 'a string' });
+  });
+
+  it('an IPv4 client of a dual-stack listener is named by its IPv4 address in the Received field', async () => {
+    const { door, pipeline } = setup({ door: { host: '::' } });
+    const port = await door.listen().catch(() => undefined);
+    if (port === undefined) return; // no IPv6 on this machine: nothing to map
+    await transaction(port, RAW);
+    expect(pipeline.requests[0]!.message.received).toMatch(/^from client\.test \(\[127\.0\.0\.1\]\) by /);
+  });
+
   it('listen() rejects when the port is taken', async () => {
     const a = setup();
     const port = await a.door.listen();
