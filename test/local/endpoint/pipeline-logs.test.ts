@@ -3,6 +3,7 @@
 // options a deployment sets (audience, auth cache and outage grace).
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
+import { Registry } from 'prom-client';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { EndpointError } from '../../../src/endpoint/errors.ts';
 import { createPipeline, type PipelineOptions } from '../../../src/endpoint/pipeline.ts';
@@ -107,6 +108,25 @@ describe('send log lines', () => {
     await refusal(p.authorize(caller, 'nobody'));
     await flush();
     expect(line('sender refused')).toMatchObject({ level: 30, caller: APP, sender: 'nobody', code: 'POSTMASTER_IDENTITY_NOT_FOUND' });
+  });
+});
+
+describe('metrics', () => {
+  it('replays are counted per door; the in-flight gauge rises during a send and falls after', async () => {
+    const registry = new Registry();
+    let release!: () => void;
+    const p = pipelineWith({ metrics: { registry } });
+    const caller = await p.authenticateToken('app-token');
+    const request = { caller, sender: 'alerts', door: 'smtp' as const, idempotencyKey: 'k1', message: { to: ['a@example.org'], subject: 's', text: 't' } };
+    transports.set('relay.example.com', () => new Promise((resolve) => (release = () => resolve({ messageId: 'late' }))));
+    const first = p.send(request);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(await registry.getSingleMetricAsString('postmaster_endpoint_in_flight')).toContain('postmaster_endpoint_in_flight 1');
+    release();
+    await first;
+    expect(await registry.getSingleMetricAsString('postmaster_endpoint_in_flight')).toContain('postmaster_endpoint_in_flight 0');
+    await p.send(request);
+    expect(await registry.getSingleMetricAsString('postmaster_endpoint_idempotent_replays_total')).toContain('postmaster_endpoint_idempotent_replays_total{door="smtp"} 1');
   });
 });
 
