@@ -12,7 +12,8 @@ import { decodeMessage } from '../../../src/endpoint/stored-message.ts';
 import type { SubmittedMessage } from '../../../src/endpoint/types.ts';
 import type { DeliveryQueue, WorkOutcome } from '../../../src/store/queue.ts';
 import type { TakeResult } from '../../../src/store/types.ts';
-import { identity, PlainDirectory, server, silentLog, smtpRoute } from '../../support/endpoint-fakes.ts';
+import { pino } from 'pino';
+import { identity, PlainDirectory, server, smtpRoute } from '../../support/endpoint-fakes.ts';
 
 const MINUTE = 60_000;
 let now: number;
@@ -37,6 +38,9 @@ const queue = {
 } as unknown as DeliveryQueue<QueuedJob>;
 let work!: (id: string, job: QueuedJob) => Promise<WorkOutcome<QueuedJob>>;
 
+let logged: Record<string, unknown>[];
+const captureLog = pino({ level: 'debug' }, { write: (l: string) => void logged.push(JSON.parse(l) as Record<string, unknown>) });
+
 const delivery = (random = () => 1) =>
   createQueuedDelivery({
     queue,
@@ -45,7 +49,7 @@ const delivery = (random = () => 1) =>
     deliver: (...args) => deliver(...args),
     rateLimits: { take: async () => take },
     metrics: queueMetrics(registry),
-    log: silentLog,
+    log: captureLog,
     now: () => now,
     minRetryMs: 1000,
     maxRetryMs: 8000,
@@ -70,6 +74,7 @@ beforeEach(() => {
   registry = new Registry();
   take = { ok: true };
   addFails = false;
+  logged = [];
   directory = new PlainDirectory();
   directory.add({ identity: identity('team', 'alerts', { email: 'alerts@example.com' }), server: server('team', 'relay', delivery24h), ready: true, primary: smtpRoute() });
   deliver = async (id) => ({ id, messageId: 'UP-1', server: { namespace: 'team', name: 'relay' }, provider: 'SMTP', route: 'primary' });
@@ -249,6 +254,26 @@ describe('the DSN', () => {
     expect((await run()).kind).toBe('failed');
     await settle();
     expect(jobs.has('q-1.dsn')).toBe(false);
+  });
+});
+
+describe('log lines', () => {
+  it('a bounce is a warning naming the message, the identity, the attempts and why; a DSN the store refused is an error', async () => {
+    deliver = async () => Promise.reject(upstreamRejected('SMTP refused the message: 550 5.1.1 unknown'));
+    addFails = true;
+    const { run } = await accepted();
+    await run();
+    await settle();
+    expect(logged.find((l) => l.msg === 'queued message bounced')).toMatchObject({
+      level: 40, id: 'q-1', namespace: 'team', identity: 'alerts', state: 'bounced', attempts: 1, reason: 'SMTP refused the message: 550 5.1.1 unknown',
+    });
+    expect(logged.find((l) => l.msg === 'could not queue the delivery status notification')).toMatchObject({ level: 50, id: 'q-1', err: expect.stringContaining('READONLY') });
+  });
+
+  it('a sent message logs no warning', async () => {
+    const { run } = await accepted();
+    await run();
+    expect(logged.filter((l) => (l.level as number) >= 40)).toEqual([]);
   });
 });
 
