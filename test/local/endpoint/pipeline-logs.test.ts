@@ -8,6 +8,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { EndpointError } from '../../../src/endpoint/errors.ts';
 import { createPipeline, type PipelineOptions } from '../../../src/endpoint/pipeline.ts';
 import { memoryStore } from '../../../src/store/store.ts';
+import { SendError } from '../../../src/providers/types.ts';
 import { FakeKube, FakeTransports, identity, PlainDirectory, server, serviceAccount, smtpRoute } from '../../support/endpoint-fakes.ts';
 
 const APP = serviceAccount('team', 'app');
@@ -82,6 +83,24 @@ describe('send log lines', () => {
     await flush();
     expect(line('message refused')).toMatchObject({ level: 40, code: 'POSTMASTER_UPSTREAM_UNAVAILABLE' });
     expect(line('transport failed unexpectedly')).toMatchObject({ level: 50, provider: 'SMTP', route: 'primary', err: 'boom' });
+  });
+
+  it('a provider API failing over to the fallback SmtpTarget is a warning naming the provider and the reason', async () => {
+    directory.add({
+      identity: identity('team', 'alerts', { email: 'alerts@example.com' }),
+      server: server('team', 'sg', { provider: 'SendGrid' }),
+      ready: true,
+      primary: { provider: 'SendGrid', account: { apiKey: 'k', region: 'US' }, describeKey: 'k' } as never,
+      fallback: smtpRoute('fallback.example.com'),
+    });
+    transports.set('SendGrid', new SendError('HTTP 503', { reason: 'UpstreamUnavailable', permanent: false }));
+    const p = pipelineWith();
+    const caller = await p.authenticateToken('app-token');
+    const outcome = await p.send({ caller, sender: 'alerts', door: 'http', message: { to: ['a@example.org'], subject: 's', text: 't' } });
+    await flush();
+    expect(line('provider API failed; trying the fallback SmtpTarget')).toMatchObject({
+      level: 40, id: outcome.id, server: 'team/sg', provider: 'SendGrid', reason: 'UpstreamUnavailable', err: 'HTTP 503',
+    });
   });
 
   it('a failure that is no EndpointError is an internal error: logged as an error, answered 500', async () => {
