@@ -76,9 +76,9 @@ describe('the transport cache', () => {
     const w = world();
     const a = w.cache.acquire('s', route('one'));
     const b = w.cache.acquire('s', route('one'));
-    a.release();
-    a.release();
     w.cache.acquire('s', route('two'));
+    a.release();
+    a.release();
     await settle();
     expect(w.closed).toEqual([]);
     b.release();
