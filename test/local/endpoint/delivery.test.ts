@@ -77,9 +77,9 @@ describe('what the upstream receives', () => {
   it("DKIM keys go to SMTP only; APIs get bare addresses and no keys; SendGrid composes, so no bytes", async () => {
     const dkim = { domain: 'example.com', selector: 's1', privateKey: 'KEY' } as never;
     const raw = Buffer.from('To: ops@example.org\r\n\r\nb');
-    const m = message({ cc: ['Cc Person <cc@example.org>'], bcc: ['bcc@example.org'], raw });
+    const m = message({ cc: ['Cc Person <cc@example.org>'], bcc: ['Hidden <bcc@example.org>'], raw });
     await deliverer()('id-1', m, resolved({ dkim }));
-    expect(transports.sent[0]!.message).toMatchObject({ dkim, to: ['Ops <ops@example.org>'], cc: ['Cc Person <cc@example.org>'] });
+    expect(transports.sent[0]!.message).toMatchObject({ dkim, to: ['Ops <ops@example.org>'], cc: ['Cc Person <cc@example.org>'], bcc: ['Hidden <bcc@example.org>'] });
     await deliverer()('id-2', m, resolved({ dkim, primary: sendGridRoute() }));
     const sg = transports.sent[1]!.message;
     expect(sg).toMatchObject({ to: ['ops@example.org'], cc: ['cc@example.org'], bcc: ['bcc@example.org'] });
@@ -105,6 +105,46 @@ describe('what the upstream receives', () => {
     await deliverer()('id-4', { ...headersOnly, html: '<p>x</p>' }, resolved({ primary: sendGridRoute() }));
     await deliverer()('id-5', { ...headersOnly, attachments: [{ filename: 'a', contentType: 'text/plain', content: Buffer.from('a') }] }, resolved({ primary: sendGridRoute() }));
     expect(transports.sent).toHaveLength(3);
+  });
+});
+
+describe('more routes', () => {
+  it('no DKIM keys: none given to the SMTP transport', async () => {
+    await deliverer()('id-1', message(), resolved());
+    expect('dkim' in transports.sent[0]!.message).toBe(false);
+  });
+
+  it('Microsoft Graph takes the bytes as they are, even a header section read alone', async () => {
+    const graph = { provider: 'MicrosoftGraph', account: { tenantId: 't', clientId: 'c', clientSecret: 's' }, describeApp: 'app' } as unknown as SenderRoute;
+    const raw = Buffer.from('To: ops@example.org\r\n\r\nb');
+    await deliverer()('id-1', { to: ['ops@example.org'], subject: 's', messageId: '<m@example.com>', raw }, resolved({ primary: graph }));
+    expect(transports.sent[0]!.message.raw!.toString()).toContain('To: ops@example.org\r\n');
+  });
+
+  it('a route change during receipt is counted as RouteChanged', async () => {
+    const raw = Buffer.from('To: ops@example.org\r\n\r\nb');
+    await refusal(deliverer()('id-1', { to: ['ops@example.org'], subject: 's', messageId: '<m@example.com>', raw }, resolved({ primary: sendGridRoute() })));
+    expect(await registry.metrics()).toContain('postmaster_endpoint_upstream_errors_total{provider="SendGrid",route="primary",reason="RouteChanged"} 1');
+  });
+
+  it('an SMTP primary never falls back, even with a fallback configured', async () => {
+    transports.set('relay.example.com', temporary());
+    const err = await refusal(deliverer()('id-1', message(), resolved({ fallback: smtpRoute('fallback.example.com') })));
+    expect(err.message).toMatch(/^SMTP could not take the message now, nothing was sent/);
+    expect(transports.created.map((r) => (r.provider === 'SMTP' ? r.endpoint.host : r.provider))).toEqual(['relay.example.com']);
+  });
+
+  it('primary and fallback keep a transport each, reused by the next send; the duration is in seconds', async () => {
+    transports.set('SendGrid', temporary());
+    const d = deliverer();
+    const api = resolved({ primary: sendGridRoute(), fallback: smtpRoute('fallback.example.com', 587) });
+    await d('id-1', message(), api);
+    await d('id-2', message(), api);
+    expect(transports.created).toHaveLength(2);
+    expect(transports.closed).toHaveLength(0);
+    const sum = /postmaster_endpoint_send_duration_seconds_sum\{provider="SMTP",route="fallback",result="accepted"\} ([0-9.e-]+)/.exec(await registry.metrics())![1]!;
+    expect(Number(sum)).toBeGreaterThan(0);
+    expect(Number(sum)).toBeLessThan(2);
   });
 });
 

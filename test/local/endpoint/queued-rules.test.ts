@@ -113,6 +113,13 @@ describe('accepting', () => {
     expect(await registry.getSingleMetricAsString('postmaster_queue_accepted_total')).toContain('postmaster_queue_accepted_total 1');
   });
 
+  it('a server without delivery settings stores with the defaults', async () => {
+    directory.add({ ...directory.resolve('team', 'alerts')!, server: server('team', 'relay') });
+    const out = await delivery().accept('q-8', { to: ['ops@example.org'], subject: 's', text: 't', messageId: '<m8@example.com>' }, directory.resolve('team', 'alerts')!, 'c');
+    expect(out.expiresAt).toBe('2026-12-02T10:00:00.000Z');
+    expect('bounceTo' in jobs.get('q-8')!).toBe(false);
+  });
+
   it('the workers start with the concurrency and lock duration given', async () => {
     await accepted();
     expect(workOptions).toEqual({ concurrency: 2, lockDurationMs: 5000 });
@@ -174,7 +181,24 @@ describe('attempts', () => {
     take = { ok: false, what: 'SenderIdentity "team/alerts"', retryAfterSeconds: 2 };
     expect(await run()).toMatchObject({ kind: 'deferred', delayMs: 2000, data: { state: 'deferred', attempts: 1, lastAttemptAt: first, lastResponse: 'rate limited by SenderIdentity "team/alerts"' } });
     directory.entries.clear();
-    expect(await run()).toMatchObject({ kind: 'deferred', data: { state: 'deferred', attempts: 1 } });
+    expect(await run()).toMatchObject({ kind: 'deferred', data: { state: 'deferred', attempts: 1, lastAttemptAt: first } });
+  });
+
+  it('an identity without a route after two attempts waits the third backoff step', async () => {
+    deliver = async () => Promise.reject(upstreamUnavailable('421 busy'));
+    const { run } = await accepted();
+    await run();
+    await run();
+    directory.add({ ...directory.resolve('team', 'alerts')!, ready: false, reason: 'ServerNotReady' });
+    expect(await run()).toMatchObject({ kind: 'deferred', delayMs: 4000, data: { attempts: 2 } });
+  });
+
+  it('an identity that is gone is not an attempt: still queued, no attempt time', async () => {
+    const { run } = await accepted();
+    directory.entries.clear();
+    const out = await run();
+    expect(out.data.state).toBe('queued');
+    expect('lastAttemptAt' in out.data).toBe(false);
   });
 
   it('deferrals are counted by error code; a surprise counts as internal, with its text as the reply', async () => {
@@ -213,6 +237,7 @@ describe('the DSN', () => {
     expect(m.to).toEqual(['bounces@example.com']);
     const raw = m.raw!.toString();
     expect(raw).toContain('Recipients: ops@example.org, cc@example.org, bcc@example.org\r\n');
+    expect(raw.match(/Final-Recipient/g)).toHaveLength(3);
     expect(raw).toContain('Reporting-MTA: dns; mta.example');
     expect(raw).toContain('Last-Attempt-Date: Tue, 01 Dec 2026 10:00:05 +0000');
     expect(raw).toContain('Arrival-Date: Tue, 01 Dec 2026 10:00:00 +0000');
@@ -232,6 +257,18 @@ describe('the DSN', () => {
     expect(raw).not.toContain('Last-Attempt-Date');
     expect(raw).toContain('postmaster could not deliver a message sent as alerts: it could not be delivered before it expired, after 0 attempts.');
     expect(jobs.get('q-1.dsn')!.messageIdHeader).toBe('<q-1.dsn.postmaster@alerts>');
+  });
+
+  it('a message with To only: one recipient in the report', async () => {
+    deliver = async () => Promise.reject(upstreamRejected('550 no'));
+    const d = delivery();
+    d.start(1);
+    await d.accept('q-5', { to: ['ops@example.org'], subject: 's', text: 't', messageId: '<m5@example.com>' }, directory.resolve('team', 'alerts')!, 'c');
+    await work('q-5', jobs.get('q-5')!);
+    await settle();
+    const raw = decodeMessage(jobs.get('q-5.dsn')!.message!).raw!.toString();
+    expect(raw).toContain('Recipients: ops@example.org\r\n');
+    expect(raw.match(/Final-Recipient/g)).toHaveLength(1);
   });
 
   it('none without bounceTo, none about a DSN, and a DSN the store cannot take is given up', async () => {
@@ -283,7 +320,7 @@ describe('the public state', () => {
       v: 1, namespace: 'team', identity: 'alerts', caller: 'c', messageIdHeader: '<m>', server: { namespace: 'team', name: 'relay' },
       acceptedAt: Date.parse('2026-12-01T10:00:00Z'), expiresAt: Date.parse('2026-12-02T10:00:00Z'), attempts: 0, state: 'queued',
     };
-    expect(messageStatus('q-1', job, 'waiting')).toEqual({
+    expect(messageStatus('q-1', job, 'waiting')).toStrictEqual({
       id: 'q-1', state: 'queued', identity: { namespace: 'team', name: 'alerts' }, messageIdHeader: '<m>', attempts: 0,
       acceptedAt: '2026-12-01T10:00:00.000Z', expiresAt: '2026-12-02T10:00:00.000Z',
     });
