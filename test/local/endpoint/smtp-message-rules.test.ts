@@ -167,6 +167,41 @@ describe('header limits', () => {
     expect(single.headers).toBeUndefined();
   });
 
+  it('References of exactly 900 characters is kept whole; two ids over the limit keep the first', async () => {
+    const exact = `<${'a'.repeat(445)}@x> <${'b'.repeat(446)}@x>`;
+    expect(exact).toHaveLength(900);
+    const m = await submittedMessage(raw(['To: a@example.org', 'Subject: s', `References: ${exact}`]), ['a@example.org']);
+    expect(m.headers).toEqual({ References: exact });
+    const two = await submittedMessage(raw(['To: a@example.org', 'Subject: s', `References: <${'c'.repeat(96)}@x> <${'d'.repeat(846)}@x>`]), ['a@example.org']);
+    expect(two.headers).toEqual({ References: `<${'c'.repeat(96)}@x>` });
+  });
+
+  it('the latest ids that fit exactly make 900 characters', async () => {
+    const first = `<${'f'.repeat(96)}@x>`; // 100
+    const mid = `<${'m'.repeat(96)}@x>`;
+    const last = `<${'l'.repeat(795)}@x>`; // 799: 100 + 1 + 799 = 900
+    const m = await submittedMessage(raw(['To: a@example.org', 'Subject: s', `References: ${first} ${mid} ${last}`]), ['a@example.org']);
+    expect(m.headers).toEqual({ References: `${first} ${last}` });
+  });
+
+  it('another header over the limit is dropped, even when it has many words', async () => {
+    const m = await submittedMessage(raw(['To: a@example.org', 'Subject: s', `X-Words: ${'word '.repeat(300).trim()}`, 'X-Short: a b']), ['a@example.org']);
+    expect(m.headers).toEqual({ 'X-Short': 'a b' });
+  });
+
+  it('a text-only message has no html, no attachments and no headers', async () => {
+    const m = await submittedMessage(raw(['To: a@example.org', 'Subject: s']), ['a@example.org']);
+    expect(m).toStrictEqual({ to: ['a@example.org'], subject: 's', text: 'hello\n' });
+  });
+
+  it('runs of control characters in a display name are one space, and the name is trimmed', async () => {
+    const m = await submittedMessage(
+      raw(['To: =?utf-8?Q?Tab=09=09Name?= <e@example.org>, =?utf-8?Q?=09Lead?= <f@example.org>', 'Subject: s']),
+      ['e@example.org', 'f@example.org'],
+    );
+    expect(m.to).toEqual(['Tab Name <e@example.org>', 'Lead <f@example.org>']);
+  });
+
   it('header names outside the pipeline\'s pattern are dropped', async () => {
     const m = await submittedMessage(raw(['To: a@example.org', 'Subject: s', `X-${'n'.repeat(80)}: long name`, '-X-Dash: v', 'X-Ok: v']), ['a@example.org']);
     expect(m.headers).toEqual({ 'X-Ok': 'v' });
