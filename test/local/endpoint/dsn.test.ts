@@ -91,3 +91,85 @@ describe('the quoted header section', () => {
     expect(originalHeaders({ to: ['x@example.org'], cc: [], subject: 's' } as never, 'a@example.com', '<m>')).not.toContain('Cc:');
   });
 });
+
+describe('the whole report', () => {
+  it('an expiry before any attempt, byte for byte: no reply, no attempt date, one recipient', () => {
+    const n = deliveryStatusNotification(
+      failure({ final: 'expired', attempts: 0, lastResponse: undefined, lastAttemptAt: undefined, recipients: ['a@example.org'], headers: 'Subject: hi\r\n' }),
+      'ops@example.com',
+    );
+    const boundary = /boundary="([^"]+)"/.exec(n.raw!.toString())![1]!;
+    const human =
+      'postmaster could not deliver a message sent as alerts@example.com: it could not be delivered before it expired, after 0 attempts.\r\n\r\n' +
+      'Message-ID: <m1@example.com>\r\nQueued message: q-42\r\nRecipients: a@example.org\r\n';
+    expect(n.text).toBe(human);
+    const status = 'Final-Recipient: rfc822; a@example.org\r\nAction: failed\r\nStatus: 4.4.7';
+    expect(n.raw!.toString()).toBe(
+      [
+        'To: ops@example.com',
+        'Subject: Delivery Status Notification (Delay expired)',
+        'MIME-Version: 1.0',
+        'Auto-Submitted: auto-replied',
+        `Content-Type: multipart/report; report-type=delivery-status; boundary="${boundary}"`,
+        '',
+        `--${boundary}`,
+        'Content-Type: text/plain; charset=us-ascii',
+        '',
+        human,
+        `--${boundary}`,
+        'Content-Type: message/delivery-status',
+        '',
+        'Reporting-MTA: dns; postmaster.postmaster-system.svc\r\nX-Postmaster-Queue-ID: q-42\r\nArrival-Date: Thu, 01 Jan 2026 10:00:00 +0000',
+        '',
+        status,
+        '',
+        `--${boundary}`,
+        'Content-Type: text/rfc822-headers',
+        '',
+        'Subject: hi',
+        '',
+        `--${boundary}--`,
+        '',
+      ].join('\r\n'),
+    );
+    expect(n.attachments![0]!.content.toString()).toBe(status);
+  });
+
+  it('two recipients: their blocks apart by an empty line, in the attachment too', () => {
+    const n = deliveryStatusNotification(failure({ lastResponse: '550 5.1.1 no', lastAttemptAt: undefined }), 'ops@example.com');
+    expect(n.attachments![0]!.content.toString()).toBe(
+      'Final-Recipient: rfc822; a@example.org\r\nAction: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 no\r\n\r\n' +
+        'Final-Recipient: rfc822; b@example.org\r\nAction: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 no',
+    );
+  });
+
+  it('statuses with two- and three-digit parts (RFC 3463), and none in a 4xx reply', () => {
+    expect(dsnStatus({ final: 'bounced', lastResponse: '550 5.7.26 unauthenticated mail' })).toBe('5.7.26');
+    expect(dsnStatus({ final: 'bounced', lastResponse: '550 5.10.1 x' })).toBe('5.10.1');
+    expect(dsnStatus({ final: 'bounced', lastResponse: '554 5.100.100 x' })).toBe('5.100.100');
+    expect(dsnStatus({ final: 'bounced', lastResponse: '451 4.7.1 later' })).toBe('5.0.0');
+  });
+});
+
+describe('the quoted header section, edge cases', () => {
+  const q = (raw: string) => originalHeaders({ to: ['x@example.org'], subject: 's', raw: Buffer.from(raw, 'latin1') } as never, 'ignored', '<id>');
+
+  it('ends at the first empty line, whatever the line ends; an empty header section quotes nothing', () => {
+    expect(q('A: 1\nB: 2\n\nbody')).toBe('A: 1\nB: 2');
+    expect(q('A: 1\r\n\nbody')).toBe('A: 1');
+    expect(q('A: 1\n\r\nbody')).toBe('A: 1');
+    expect(q('\r\n\r\nbody')).toBe('');
+  });
+
+  it('at most 64 KiB of it', () => {
+    expect(q(`X: ${'a'.repeat(70_000)}\r\n\r\nbody`)).toHaveLength(64 * 1024);
+    expect(q(`X: ${'a'.repeat(70_000)}`)).toHaveLength(64 * 1024);
+  });
+
+  it('a composed message without Cc, or with two', () => {
+    expect(originalHeaders({ to: ['x@example.org'], subject: 's' } as never, 'a@example.com', '<m>')).toBe('From: a@example.com\r\nTo: x@example.org\r\nSubject: s\r\nMessage-ID: <m>');
+    expect(originalHeaders({ to: ['x@example.org'], cc: ['c@example.org', 'd@example.org'], subject: 's' } as never, 'a@example.com', '<m>')).toBe(
+      'From: a@example.com\r\nTo: x@example.org\r\nCc: c@example.org, d@example.org\r\nSubject: s\r\nMessage-ID: <m>',
+    );
+  });
+});
