@@ -8,7 +8,7 @@ import { EndpointError } from '../../../src/endpoint/errors.ts';
 import { endpointMetrics } from '../../../src/endpoint/metrics.ts';
 import { TransportCache } from '../../../src/endpoint/transports.ts';
 import type { SubmittedMessage } from '../../../src/endpoint/types.ts';
-import { SendError, type SenderRoute } from '../../../src/providers/types.ts';
+import { rawBytes, SendError, type SenderRoute } from '../../../src/providers/types.ts';
 import type { ResolvedIdentity } from '../../../src/routing/identity.ts';
 import { FakeTransports, identity, permanent, sendGridRoute, server, silentLog, smtpRoute, temporary } from '../../support/endpoint-fakes.ts';
 
@@ -53,14 +53,14 @@ describe('what the upstream receives', () => {
   it('the passed-through bytes get the policy\'s edits: the door\'s Received, or one naming the message id', async () => {
     const raw = Buffer.from('From: x@evil.example\r\nTo: ops@example.org\r\nSubject: s\r\n\r\nbody\r\n');
     await deliverer()('id-1', message({ raw, received: 'from c ([127.0.0.1]) by postmaster (postmaster) with ESMTPA id S1; x' }), resolved({}, {}, { replyTo: 'desk@example.com' }));
-    expect(transports.sent[0]!.message.raw!.toString()).toBe(
+    expect(rawBytes(transports.sent[0]!.message.raw!).toString()).toBe(
       'Received: from c ([127.0.0.1]) by postmaster (postmaster) with ESMTPA id S1; x\r\nFrom: alerts@example.com\r\nTo: ops@example.org\r\nSubject: s\r\n' +
         'Reply-To: desk@example.com\r\nMessage-ID: <m@example.com>\r\nDate: Tue, 01 Dec 2026 09:45:32 +0000\r\n\r\nbody\r\n',
     );
     expect(transports.sent[0]!.message.replyTo).toBe('desk@example.com');
     expect('received' in transports.sent[0]!.message).toBe(false);
     await deliverer()('id-2', message({ raw }), resolved());
-    const text = transports.sent[1]!.message.raw!.toString();
+    const text = rawBytes(transports.sent[1]!.message.raw!).toString();
     expect(text.startsWith('Received: by postmaster id id-2; Tue, 01 Dec 2026 09:45:32 +0000\r\nFrom: alerts@example.com\r\n')).toBe(true);
     expect(text).not.toContain('Reply-To');
   });
@@ -71,7 +71,7 @@ describe('what the upstream receives', () => {
     const sent = transports.sent[0]!.message;
     expect(sent.replyTo).toBe('mine@example.org');
     // Added to the bytes only when they have none: the default, not the message's field.
-    expect(sent.raw!.toString()).toContain('Reply-To: identity@example.com\r\n');
+    expect(rawBytes(sent.raw!).toString()).toContain('Reply-To: identity@example.com\r\n');
   });
 
   it("DKIM keys go to SMTP only; APIs get bare addresses and no keys; SendGrid composes, so no bytes", async () => {
@@ -118,7 +118,7 @@ describe('more routes', () => {
     const graph = { provider: 'MicrosoftGraph', account: { tenantId: 't', clientId: 'c', clientSecret: 's' }, describeApp: 'app' } as unknown as SenderRoute;
     const raw = Buffer.from('To: ops@example.org\r\n\r\nb');
     await deliverer()('id-1', { to: ['ops@example.org'], subject: 's', messageId: '<m@example.com>', raw }, resolved({ primary: graph }));
-    expect(transports.sent[0]!.message.raw!.toString()).toContain('To: ops@example.org\r\n');
+    expect(rawBytes(transports.sent[0]!.message.raw!).toString()).toContain('To: ops@example.org\r\n');
   });
 
   it('a route change during receipt is counted as RouteChanged', async () => {

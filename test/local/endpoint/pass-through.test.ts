@@ -14,7 +14,7 @@ const policy = (over: Partial<RelayPolicy> = {}): RelayPolicy => ({
   ...over,
 });
 
-const relay = (text: string, over: Partial<RelayPolicy> = {}) => relayedMessage(Buffer.from(text, 'latin1'), policy(over)).toString('latin1');
+const relay = (text: string, over: Partial<RelayPolicy> = {}) => Buffer.concat(relayedMessage(Buffer.from(text, 'latin1'), policy(over))).toString('latin1');
 
 describe('the relayed message', () => {
   it("puts the identity's From where the client's stood, Received on top, and drops Sender, Bcc and Return-Path", () => {
