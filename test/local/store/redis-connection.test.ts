@@ -90,6 +90,8 @@ describe('what it reports about the server', () => {
       appendfsync: 'everysec',
       description: `Redis at 127.0.0.1:${redis.port} (appendonly yes, appendfsync everysec)`,
     });
+    // The server lists the connection by name.
+    expect(await redis.command('CLIENT', 'LIST')).toMatch(/ name=postmaster /);
     expect(rec.lines()).toEqual([
       expect.objectContaining({ level: 30, msg: 'the store is reachable', store: `Redis at 127.0.0.1:${redis.port} (appendonly yes, appendfsync everysec)` }),
     ]);
@@ -161,6 +163,10 @@ describe('an outage, as the log and the listeners tell it', () => {
       off();
       await server.stop();
       await eventually(async () => expect(conn.status().up).toBe(false), 5000, 20);
+      // While it is away a command fails at once (no offline queue), so callers fall back without waiting.
+      const asked = Date.now();
+      await expect(conn.client.get('anything')).rejects.toThrow();
+      expect(Date.now() - asked).toBeLessThan(500);
       // Several failed reconnects, one warning.
       await new Promise((r) => setTimeout(r, 700));
       await server.start();

@@ -104,4 +104,11 @@ describe('RedisRateLimits', () => {
     const tokens = await redis.command('HGET', 'postmaster:ratelimit:expires', 'tokens');
     expect(tokens).toBe('$1\r\n1\r\n');
   });
+
+  it('without options it still falls back quietly while Redis is unreachable', async () => {
+    const gone = new Redis({ port: redis.port, password: redis.password, lazyConnect: true, enableOfflineQueue: false });
+    const offline = new RedisRateLimits(gone);
+    expect(await offline.take([limit('default-fallback', 'identity', 1)])).toEqual({ ok: true });
+    gone.disconnect();
+  });
 });
