@@ -100,6 +100,8 @@ export class RedisConnection {
 
   async close(): Promise<void> {
     this.#listeners.clear();
+    // Closing is no outage: no warning for the connection we end.
+    this.#wasUp = false;
     await this.client.quit().catch(() => this.client.disconnect());
   }
 

@@ -208,8 +208,9 @@ describe('an outage, as the log and the listeners tell it', () => {
     await new Promise((r) => setTimeout(r, 1600));
   });
 
-  it('after close, hears nothing more and a second close does no harm', async () => {
-    const conn = new RedisConnection({ url: redis.url, password: redis.password, log });
+  it('after close, hears nothing more, warns of nothing, and a second close does no harm', async () => {
+    const rec = recorder();
+    const conn = new RedisConnection({ url: redis.url, password: redis.password, log: rec.log });
     await settled(conn, { up: true, description: `Redis at 127.0.0.1:${redis.port} (appendonly yes, appendfsync everysec)` }, true);
     const heard: boolean[] = [];
     conn.onChange((s) => heard.push(s.up));
@@ -217,6 +218,7 @@ describe('an outage, as the log and the listeners tell it', () => {
     await new Promise((r) => setTimeout(r, 100));
     expect(heard).toEqual([]);
     expect(conn.status().up).toBe(false);
+    expect(rec.lines().map((l) => l.msg)).toEqual(['the store is reachable']);
     await conn.close();
   });
 });
