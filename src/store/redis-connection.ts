@@ -32,6 +32,7 @@ export class RedisConnection {
   #appendonly: AppendOnly = 'unknown';
   #appendfsync: string | undefined;
   #wasUp = false;
+  #lastError: string | undefined;
   readonly #listeners = new Set<(status: StoreStatus) => void>();
 
   constructor(opts: RedisConnectionOptions) {
@@ -69,8 +70,7 @@ export class RedisConnection {
     });
     this.client.on('ready', () => void this.#connected());
     this.client.on('error', (err: Error) => {
-      // ioredis reports each failed reconnect: one log line per outage, at the transition.
-      if (this.#wasUp) this.#log.warn({ store: this.#address, err: err.message }, 'the store is unreachable');
+      this.#lastError = err.message;
       this.#changed();
     });
     this.client.on('close', () => this.#changed());
@@ -100,6 +100,8 @@ export class RedisConnection {
 
   async close(): Promise<void> {
     this.#listeners.clear();
+    // Closing is no outage: no warning for the connection we end.
+    this.#wasUp = false;
     await this.client.quit().catch(() => this.client.disconnect());
   }
 
@@ -126,6 +128,9 @@ export class RedisConnection {
     const up = this.up;
     if (up === this.#wasUp) return;
     this.#wasUp = up;
+    // ioredis reports each failed reconnect, and a server that shuts down closes the connection
+    // before any error: one log line per outage, at the transition, whichever event brings it.
+    if (!up) this.#log.warn({ store: this.#address, ...(this.#lastError ? { err: this.#lastError } : {}) }, 'the store is unreachable');
     const status = this.status();
     for (const l of this.#listeners) l(status);
   }

@@ -102,3 +102,55 @@ describe('MemoryIdempotency bounds, as a retrying caller sees them', () => {
     expect(await store.run('c', 'slow', 'other', async () => 'new body')).toEqual({ result: 'new body', replayed: false });
   });
 });
+
+describe('MemoryIdempotency bounds, by age and by expiry', () => {
+  const replayed = async (store: IdempotencyStore, key: string) => (await store.run('c', key, 'f', async () => `sent ${key} again`)).replayed;
+
+  it('drops an expired record before an older live one, from the moment it expires', async () => {
+    let now = 0;
+    const store = new IdempotencyStore({ ttlMs: 1_000, maxEntries: 2, now: () => now });
+    // "slow" starts first but finishes later, so it expires after "quick".
+    let finish!: () => void;
+    const slow = store.run('c', 'slow', 'f', () => new Promise<string>((r) => (finish = () => r('slow'))));
+    await store.run('c', 'quick', 'f', async () => 'quick');
+    now = 500;
+    finish();
+    await slow;
+    now = 1_000;
+    await store.run('c', 'new', 'f', async () => 'new');
+    // "quick" expired at 1 000 and went; the older "slow" is still replayed.
+    expect(await replayed(store, 'slow')).toBe(true);
+  });
+
+  it('a key used again after it expired counts as new: the oldest live record is the one dropped', async () => {
+    let now = 0;
+    const store = new IdempotencyStore({ ttlMs: 1_000, maxEntries: 2, now: () => now });
+    await store.run('c', 'a', 'f', async () => 'a');
+    now = 500;
+    await store.run('c', 'b', 'f', async () => 'b');
+    now = 1_100;
+    await store.run('c', 'a', 'f', async () => 'a again');
+    now = 1_200;
+    await store.run('c', 'c', 'f', async () => 'c');
+    expect(store.size).toBe(2);
+    expect(await replayed(store, 'a')).toBe(true);
+  });
+
+  it('drops no more than it must to keep the bound', async () => {
+    const store = new IdempotencyStore({ maxEntries: 2, now: () => 0 });
+    await store.run('c', 'one', 'f', async () => 1);
+    await store.run('c', 'two', 'f', async () => 2);
+    await store.run('c', 'three', 'f', async () => 3);
+    expect(await store.run('c', 'three', 'f', async () => 0)).toEqual({ result: 3, replayed: true });
+    expect(await store.run('c', 'two', 'f', async () => 0)).toEqual({ result: 2, replayed: true });
+  });
+});
+
+describe('fingerprints tell values apart by kind', () => {
+  it('a Buffer is not the object of its bytes, and an array is not the object of its indices', () => {
+    expect(fingerprint(Buffer.from('x'))).not.toBe(fingerprint({ 0: 120 }));
+    expect(fingerprint(Buffer.from('x'))).toBe(fingerprint(Buffer.from('x')));
+    expect(fingerprint(['a', 'b'])).not.toBe(fingerprint({ 0: 'a', 1: 'b' }));
+    expect(fingerprint(['a', 'b'])).not.toBe(fingerprint(['b', 'a']));
+  });
+});

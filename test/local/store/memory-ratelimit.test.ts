@@ -110,3 +110,38 @@ describe('MemoryRateLimits, the refill and Retry-After a caller sees', () => {
     expect(await rl.take(spent)).toMatchObject({ ok: false, retryAfterSeconds: 59 });
   });
 });
+
+describe('MemoryRateLimits, which limit a refusal names and when a spec changes', () => {
+  it('names the limit that waits longest wherever it stands, the first one on a tie', () => {
+    const rl = new MemoryRateLimits({ now: () => 0 });
+    const fast = { key: 'fast', what: 'fast', limit: limit(120, 1) };
+    const slow = { key: 'slow', what: 'slow', limit: limit(1) };
+    expect(rl.takeNow([fast, slow]).ok).toBe(true);
+    expect(rl.takeNow([fast, slow])).toEqual({ ok: false, what: 'slow', retryAfterSeconds: 60 });
+    const twin = { key: 'twin', what: 'twin', limit: limit(1) };
+    expect(rl.takeNow([twin]).ok).toBe(true);
+    expect(rl.takeNow([slow, twin])).toEqual({ ok: false, what: 'slow', retryAfterSeconds: 60 });
+    expect(rl.takeNow([twin, slow])).toEqual({ ok: false, what: 'twin', retryAfterSeconds: 60 });
+  });
+
+  it('a changed rate with the same burst refills at the new rate', () => {
+    let now = 0;
+    const rl = new MemoryRateLimits({ now: () => now });
+    const req = (l: ReturnType<typeof limit>) => [{ key: 'i', what: 'identity', limit: l }];
+    expect(rl.takeNow(req(limit(60, 1))).ok).toBe(true);
+    now = 1_000;
+    expect(rl.takeNow(req(limit(6, 1))).ok).toBe(true);
+    now = 2_000;
+    expect(rl.takeNow(req(limit(6, 1)))).toEqual({ ok: false, what: 'identity', retryAfterSeconds: 9 });
+  });
+
+  it('past the bound, a bucket spent a while ago that has not refilled still refuses', () => {
+    let now = 30_000;
+    const rl = new MemoryRateLimits({ now: () => now, maxBuckets: 1 });
+    const spent = [{ key: 'spent', what: 'spent', limit: limit(1) }];
+    expect(rl.takeNow(spent).ok).toBe(true);
+    now = 31_000;
+    rl.takeNow([{ key: 'other', what: 'k', limit: limit(60, 1) }]);
+    expect(rl.takeNow(spent)).toMatchObject({ ok: false, what: 'spent' });
+  });
+});

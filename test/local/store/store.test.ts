@@ -54,4 +54,21 @@ describe('redisStore', () => {
   it('refuses a URL that is not redis: or rediss:, naming the flag', () => {
     expect(() => redisStore({ url: 'http://127.0.0.1:6379', log: silentLog })).toThrow('--redis-url: "http:" is not redis: or rediss:');
   });
+
+  it('keeps idempotency records in Redis for the TTL it is given', async () => {
+    const { startRedis } = await import('../../support/redis.ts');
+    const server = await startRedis();
+    const store = redisStore({ url: server.url, password: server.password, log: silentLog }, { ttlMs: 300 });
+    try {
+      const { eventually } = await import('../../support/wait.ts');
+      await eventually(async () => expect(store.status().up).toBe(true), 5000, 20);
+      expect(await store.idempotency.run('c', 'k', 'f', async () => 'first')).toEqual({ result: 'first', replayed: false });
+      expect(await store.idempotency.run('c', 'k', 'f', async () => 'again')).toEqual({ result: 'first', replayed: true });
+      await new Promise((r) => setTimeout(r, 500));
+      expect(await store.idempotency.run('c', 'k', 'f', async () => 'again')).toEqual({ result: 'again', replayed: false });
+    } finally {
+      await store.close();
+      await server.destroy();
+    }
+  });
 });
