@@ -94,5 +94,10 @@ describe('helpers', () => {
   it('isBase64 takes RFC 4648 base64, padded, and nothing else', () => {
     for (const s of ['', 'AAAA', 'AA==', 'AAA=', 'azAZ09+/', 'zzzz']) expect(isBase64(s), s).toBe(true);
     for (const s of ['A', 'AA=', 'A===', '====A', 'AAAA\n', '-_-_', 'AA AA', '@AAA', '[AAA', '`AAA', '{AAA', ':AAA', '/AA,', 'AA.A']) expect(isBase64(s), s).toBe(false);
+    // Checked a MiB at a time: a bad character in a later slice, or at a slice's edge, is still found.
+    const mib = 1 << 20;
+    expect(isBase64('A'.repeat(3 * mib))).toBe(true);
+    for (const at of [mib - 1, mib, 2 * mib + 5, 3 * mib - 3]) expect(isBase64(`${'A'.repeat(at)}-${'A'.repeat(3 * mib - at - 1)}`), `at ${at}`).toBe(false);
+    expect(isBase64(`${'A'.repeat(3 * mib - 2)}==`)).toBe(true);
   });
 });
