@@ -7,7 +7,7 @@ import { stringify } from 'yaml';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startCluster, type Cluster } from '../support/cluster.ts';
 import { applyCrds, kubectlFor, runKubectl } from '../support/kubectl-run.ts';
-import { resource } from '../support/manifests.ts';
+import { directAndQueued, sendAs } from '../support/fault-setup.ts';
 import { startRedis, type RedisServer } from '../support/redis.ts';
 import { startReplicas, type Replicas } from '../support/replicas.ts';
 import { ledger, load, printLedger, startCountingSink, until, type ClientOptions, type CountingSink } from '../support/fault-ledger.ts';
@@ -30,14 +30,7 @@ beforeAll(async () => {
   sink = await startCountingSink();
   r = await startReplicas({ prefix: 'faults-apiserver', count: 2, redis, identities: ['direct', 'queued'], kubeconfig: cluster.kubeconfig });
   const kubectl = kubectlFor(cluster.kubeconfig);
-  const objects = [
-    resource('SmtpTarget', 'relay', { host: '127.0.0.1', port: sink.port, security: 'None' }),
-    resource('EmailServer', 'direct', { provider: 'SMTP', smtp: { targetRef: { name: 'relay' } } }),
-    resource('EmailServer', 'queued', { provider: 'SMTP', smtp: { targetRef: { name: 'relay' } }, delivery: { mode: 'Queued', expireAfter: '1h' } }),
-    resource('SenderIdentity', 'direct', { email: 'direct@example.com', serverRef: { name: 'direct' } }),
-    resource('SenderIdentity', 'queued', { email: 'queued@example.com', serverRef: { name: 'queued' } }),
-  ];
-  await kubectl(['apply', '--server-side', '-n', r.ns, '-f', '-'], objects.map((o) => stringify(o)).join('---\n'));
+  await kubectl(['apply', '--server-side', '-n', r.ns, '-f', '-'], directAndQueued(sink.port).map((o) => stringify(o)).join('---\n'));
   await kubectl(['wait', '--for=condition=Ready', '--timeout=90s', '-n', r.ns, 'senderidentity/direct', 'senderidentity/queued']);
 }, 240_000);
 
@@ -48,11 +41,7 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
-const client = (sender: 'direct' | 'queued'): ClientOptions => ({
-  token: r.token,
-  targets: () => r.ops,
-  message: (name) => ({ sender, to: ['rcpt@example.com'], subject: name, text: `body of ${name}` }),
-});
+const client = (sender: 'direct' | 'queued'): ClientOptions => sendAs(r, sender);
 
 it('the API server stopped for 20 s mid-load: callers accepted before are served throughout, nothing lost, nothing twice', async () => {
   const started = Date.now();

@@ -10,6 +10,7 @@ import { startRedis, type RedisServer } from '../support/redis.ts';
 import { startReplicas, type Replicas } from '../support/replicas.ts';
 import { eventually, getCondition } from '../support/wait.ts';
 import { ledger, load, printLedger, startCountingSink, until, type CountingSink, type MessageRecord } from '../support/fault-ledger.ts';
+import { sendAs } from '../support/fault-setup.ts';
 
 const MESSAGES = Number(process.env.FAULT_MESSAGES ?? 600);
 const CONCURRENCY = 16;
@@ -40,11 +41,7 @@ async function replicasFor(prefix: string, mode: 'Direct' | 'Queued', redis?: Re
 /** Runs the load and stops replica 0 with `signal` once a third of the messages are answered. */
 async function stopOneMidLoad(r: Replicas, prefix: string, signal: 'SIGTERM' | 'SIGKILL'): Promise<{ records: MessageRecord[]; exit: number | null }> {
   const progress = { done: 0 };
-  const c = {
-    token: r.token,
-    targets: () => r.ops,
-    message: (name: string) => ({ sender: 'app', to: ['rcpt@example.com'], subject: name, text: `body of ${name}` }),
-  };
+  const c = sendAs(r, 'app');
   const stopping = (async () => {
     await until(() => progress.done >= MESSAGES / 3, 120_000, 20);
     return r.ops[0]!.stop(signal);

@@ -4,10 +4,9 @@
 // POSTMASTER_QUEUE_UNAVAILABLE, nothing accepted) and clients retry; Direct keeps
 // sending; every message a 2xx answered arrives.
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { apply, resource } from '../support/manifests.ts';
 import { startRedis, type RedisServer } from '../support/redis.ts';
 import { startReplicas, type Replicas } from '../support/replicas.ts';
-import { eventually, getCondition } from '../support/wait.ts';
+import { applyDirectAndQueued, sendAs } from '../support/fault-setup.ts';
 import { ledger, load, printLedger, queueDeferrals, startCountingSink, until, type ClientOptions, type CountingSink } from '../support/fault-ledger.ts';
 
 const MESSAGES = Number(process.env.FAULT_MESSAGES ?? 1000);
@@ -28,17 +27,7 @@ beforeAll(async () => {
   // The lock of a message mid-send outlives the store's absence (as the default 30 s does a
   // restart): a lock that lapsed would hand the message to another worker, as a dead replica's.
   r = await startReplicas({ prefix: 'faults-store', count: 2, redis, identities: ['direct', 'queued'], extraArgs: [`--queue-lock-duration=${LOCK_S}s`] });
-  await apply(
-    r.ns,
-    resource('SmtpTarget', 'relay', { host: '127.0.0.1', port: sink.port, security: 'None' }),
-    resource('EmailServer', 'direct', { provider: 'SMTP', smtp: { targetRef: { name: 'relay' } } }),
-    resource('EmailServer', 'queued', { provider: 'SMTP', smtp: { targetRef: { name: 'relay' } }, delivery: { mode: 'Queued', expireAfter: '1h' } }),
-    resource('SenderIdentity', 'direct', { email: 'direct@example.com', serverRef: { name: 'direct' } }),
-    resource('SenderIdentity', 'queued', { email: 'queued@example.com', serverRef: { name: 'queued' } }),
-  );
-  for (const id of ['direct', 'queued']) {
-    await eventually(async () => expect(await getCondition('senderidentity', r.ns, id, 'Ready')).toMatchObject({ status: 'True' }), 60_000);
-  }
+  await applyDirectAndQueued(r.ns, sink.port);
 }, 120_000);
 
 afterAll(async () => {
@@ -47,13 +36,8 @@ afterAll(async () => {
   await redis?.destroy();
 });
 
-const client = (sender: 'direct' | 'queued'): ClientOptions => ({
-  token: r.token,
-  targets: () => r.ops,
-  // Long enough a budget to outlast the store's absence and the replicas' reconnect.
-  maxAttempts: 30,
-  message: (name) => ({ sender, to: ['rcpt@example.com'], subject: name, text: `body of ${name}` }),
-});
+// Long enough a budget to outlast the store's absence and the replicas' reconnect.
+const client = (sender: 'direct' | 'queued'): ClientOptions => sendAs(r, sender, { maxAttempts: 30 });
 
 it('the store killed and restarted mid-load: Queued refuses while it is away, then delivers every stored message; Direct goes on', async () => {
   const deferredBefore = await queueDeferrals(r.ops);

@@ -5,10 +5,9 @@
 // clients were told against what the upstream received (README "What an answer
 // means", "Direct and Queued delivery").
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { apply, resource } from '../support/manifests.ts';
 import { startRedis, type RedisServer } from '../support/redis.ts';
 import { startReplicas, type Replicas } from '../support/replicas.ts';
-import { eventually, getCondition } from '../support/wait.ts';
+import { applyDirectAndQueued, sendAs } from '../support/fault-setup.ts';
 import { ledger, load, printLedger, queueDeferrals, startCountingSink, until, type ClientOptions, type CountingSink, type MessageRecord } from '../support/fault-ledger.ts';
 
 /** Messages per run (the issue's 2,000 for the restarts; every 10th of 1,000 for the unknown outcome). */
@@ -20,11 +19,7 @@ let redis: RedisServer;
 let sink: CountingSink;
 let r: Replicas;
 
-const client = (sender: 'direct' | 'queued'): ClientOptions => ({
-  token: r.token,
-  targets: () => r.ops,
-  message: (name) => ({ sender, to: ['rcpt@example.com'], subject: name, text: `body of ${name}` }),
-});
+const client = (sender: 'direct' | 'queued'): ClientOptions => sendAs(r, sender);
 const arrivedWith = (prefix: string) => sink.arrivals.filter((a) => a.name.startsWith(`${prefix}-`)).length;
 const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
 
@@ -32,17 +27,7 @@ beforeAll(async () => {
   redis = await startRedis();
   sink = await startCountingSink();
   r = await startReplicas({ prefix: 'faults-upstream', count: 2, redis, identities: ['direct', 'queued'] });
-  await apply(
-    r.ns,
-    resource('SmtpTarget', 'relay', { host: '127.0.0.1', port: sink.port, security: 'None' }),
-    resource('EmailServer', 'direct', { provider: 'SMTP', smtp: { targetRef: { name: 'relay' } } }),
-    resource('EmailServer', 'queued', { provider: 'SMTP', smtp: { targetRef: { name: 'relay' } }, delivery: { mode: 'Queued', expireAfter: '1h' } }),
-    resource('SenderIdentity', 'direct', { email: 'direct@example.com', serverRef: { name: 'direct' } }),
-    resource('SenderIdentity', 'queued', { email: 'queued@example.com', serverRef: { name: 'queued' } }),
-  );
-  for (const id of ['direct', 'queued']) {
-    await eventually(async () => expect(await getCondition('senderidentity', r.ns, id, 'Ready')).toMatchObject({ status: 'True' }), 60_000);
-  }
+  await applyDirectAndQueued(r.ns, sink.port);
 }, 120_000);
 
 afterAll(async () => {
