@@ -12,7 +12,8 @@ import { authPlain, openDialogue, type SmtpDialogue, type SmtpReplyLine } from '
 import { RELAY_SENDER, RELAY_TOKEN, startRelayDoors, type RelayDoors } from '../../support/relay-doors.ts';
 import type { ReceivedMessage } from '../../support/smtp-sink.ts';
 
-const IDLE_MS = 1500;
+// Short, so the stall cases cost little (they run again for every surviving mutant).
+const IDLE_MS = 500;
 let relay: RelayDoors;
 const open: SmtpDialogue[] = [];
 
@@ -327,13 +328,13 @@ const cases: SmtpCase[] = [
     delivered: 0,
   },
   {
-    name: 'a slow client that keeps sending (a line every 400 ms, longer than the idle timeout in all): served',
+    name: 'a slow client that keeps sending (a line every 150 ms, longer than the idle timeout in all): served',
     async play() {
       const d = await inData();
       const lines = `${HEAD}l1\r\nl2\r\nl3\r\nl4\r\nl5\r\n`.split(/(?<=\r\n)/);
       for (const line of lines.slice(0, -1)) {
         d.write(line);
-        await new Promise((r) => setTimeout(r, 400));
+        await new Promise((r) => setTimeout(r, 150));
       }
       return d.send(`${lines.at(-1)!}.\r\n`);
     },
