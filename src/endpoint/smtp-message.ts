@@ -249,4 +249,5 @@ function shortenReferences(value: string, max: number): string {
   return [...kept, ...tail].join(' ');
 }
 
-const headerName = (key: string) => key.replace(/(^|-)([a-z])/g, (_m, dash: string, c: string) => dash + c.toUpperCase());
+/** A field's name as RFC 5322 spells it (Message-ID, not Message-Id). */
+const headerName = (key: string) => (key === 'message-id' ? 'Message-ID' : key.replace(/(^|-)([a-z])/g, (_m, dash: string, c: string) => dash + c.toUpperCase()));

@@ -56,7 +56,7 @@ describe('fields a message may carry once', () => {
   it('a second Message-ID (named as headers are written), Reply-To or In-Reply-To is refused, naming it', async () => {
     const rcpt = ['c@example.org'];
     expect(await both(raw(['To: c@example.org', 'Subject: s', 'Message-ID: <a@x>', 'message-id: <b@x>']), rcpt)).toBe(
-      'headers: more than one Message-Id header',
+      'headers: more than one Message-ID header',
     );
     expect(await both(raw(['To: c@example.org', 'Reply-To: a@example.org', 'Reply-To: b@example.org']), rcpt)).toBe('headers: more than one Reply-To header');
     expect(await both(raw(['To: c@example.org', 'In-Reply-To: <a@x>', 'In-Reply-To: <b@x>']), rcpt)).toBe('headers: more than one In-Reply-To header');
