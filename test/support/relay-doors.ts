@@ -28,6 +28,8 @@ export interface RelayDoors {
 export interface RelayDoorsOptions {
   smtp?: Partial<Pick<SmtpDoorOptions, 'maxMessageBytes' | 'socketTimeoutMs' | 'maxRecipients'>>;
   http?: Partial<HttpServerLimits>;
+  /** More identities in namespace "team" the token may send as (each sends as <name>@example.com), beside "alerts". */
+  identities?: string[];
 }
 
 export async function startRelayDoors(opts: RelayDoorsOptions = {}): Promise<RelayDoors> {
@@ -35,14 +37,16 @@ export async function startRelayDoors(opts: RelayDoorsOptions = {}): Promise<Rel
   const kube = new FakeKube();
   const app = serviceAccount('team', 'app');
   kube.tokens.set(RELAY_TOKEN, { username: app });
-  kube.allow(app, 'team', 'alerts');
   const directory = new PlainDirectory();
-  directory.add({
-    identity: identity('team', 'alerts', { displayName: 'Alerts' }),
-    server: server('team', 'relay'),
-    ready: true,
-    primary: { provider: 'SMTP', endpoint: { host: '127.0.0.1', port: sink.port, security: 'None' } },
-  });
+  for (const name of ['alerts', ...(opts.identities ?? [])]) {
+    kube.allow(app, 'team', name);
+    directory.add({
+      identity: identity('team', name, name === 'alerts' ? { displayName: 'Alerts' } : {}),
+      server: server('team', 'relay'),
+      ready: true,
+      primary: { provider: 'SMTP', endpoint: { host: '127.0.0.1', port: sink.port, security: 'None' } },
+    });
+  }
   const pipeline = createPipeline({
     client: kube,
     directory,
