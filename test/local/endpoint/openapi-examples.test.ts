@@ -5,19 +5,11 @@
 import { simpleParser } from 'mailparser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openApiDocument } from '../../../src/endpoint/openapi.ts';
+import type { SendMessageBody } from '../../../src/endpoint/schema.ts';
 import { RELAY_TOKEN, startRelayDoors, type RelayDoors } from '../../support/relay-doors.ts';
 
-interface Example {
-  sender: string;
-  to: string[];
-  bcc?: string[];
-  replyTo?: string;
-  subject: string;
-  text?: string;
-  html?: string;
-  headers?: Record<string, string>;
-  attachments?: { filename: string; contentType: string; content: string; contentId?: string; disposition?: string }[];
-}
+/** An example is a request body, so it has the type the door parses it into. */
+type Example = SendMessageBody;
 
 let relay: RelayDoors;
 beforeAll(async () => {
