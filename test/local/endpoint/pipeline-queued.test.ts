@@ -121,6 +121,15 @@ describe('Queued delivery through the pipeline', () => {
     if (!a.queued || !b.queued) throw new Error('expected queued');
     expect(b.id).toBe(a.id);
     expect(a.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    // Another key, or none, is another job: nothing is folded into a message it is not.
+    const c = await p.send({ ...request, idempotencyKey: 'k-2' });
+    const { idempotencyKey: _, ...keyless } = request;
+    const d = await p.send(keyless);
+    const e = await p.send(keyless);
+    if (!c.queued || !d.queued || !e.queued) throw new Error('expected queued');
+    expect(new Set([a.id, c.id, d.id, e.id]).size).toBe(4);
+    // Each is a job of its own (another test's workers may already be sending it).
+    for (const o of [c, d, e]) expect(await p.messageStatus(caller, o.id)).toMatchObject({ id: o.id, messageIdHeader: o.messageIdHeader });
   });
 });
 

@@ -138,6 +138,7 @@ describe('who may send', () => {
     await p.send({ caller, sender: 'alerts', message: message(), door: 'smtp' });
     const err = await refusal(p.send({ caller, sender: 'api', message: message(), door: 'smtp' }));
     expect(err).toMatchObject({ statusCode: 403, smtpCode: 550 });
+    expect(err.message).toBe('These SMTP credentials belong to SenderIdentity "team/alerts"; they cannot send as "api".');
     expect(kube.calls.accessReviews).toBe(0);
   });
 
@@ -312,6 +313,17 @@ describe('Idempotency-Key', () => {
     expect(err).toMatchObject({ statusCode: 422, code: 'POSTMASTER_IDEMPOTENCY_KEY_REUSED', field: 'Idempotency-Key' });
   });
 
+  it('without a key, the same body twice is two messages, each with its own Message-ID', async () => {
+    const p = pipelineWith();
+    const a = await p.send(await request(p, 'alerts'));
+    const b = await p.send(await request(p, 'alerts'));
+    expect(b.id).not.toBe(a.id);
+    expect(transports.sent).toHaveLength(2);
+    const [ma, mb] = transports.sent.map((s) => s.message.messageId);
+    expect(ma).toMatch(/^<[0-9a-f]{32}\.postmaster@example\.com>$/);
+    expect(mb).not.toBe(ma);
+  });
+
   it('concurrent duplicates wait for the first and share its outcome', async () => {
     let release!: () => void;
     transports.set('relay.example.com', () => new Promise((resolve) => (release = () => resolve({ messageId: 'slow-1' }))));
@@ -435,6 +447,12 @@ describe('observability', () => {
     expect(text).toContain('postmaster_endpoint_upstream_errors_total{provider="SendGrid",route="primary",reason="UpstreamUnavailable"} 1');
     expect(text).toContain('postmaster_endpoint_errors_total{door="http",code="POSTMASTER_IDENTITY_NOT_FOUND"} 1');
     expect(text).toMatch(/postmaster_endpoint_send_duration_seconds_count\{provider="SMTP",route="fallback",result="accepted"\} 1/);
+    // A refusal after the identity resolved is counted under the code, without its prefix.
+    transports.set('relay.example.com', permanent());
+    await refusal(p.send(await request(p, 'alerts')));
+    expect(await registry.metrics()).toContain(
+      'postmaster_endpoint_messages_total{door="http",namespace="team",identity="alerts",server="team/relay",provider="SMTP",route="",result="upstream_rejected"} 1',
+    );
     // A second pipeline on the same registry reuses the metrics.
     expect(() => pipelineWith({ metrics: { registry } })).not.toThrow();
   });
