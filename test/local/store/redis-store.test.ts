@@ -16,7 +16,9 @@ const log = pino({ level: 'silent' });
 async function replica(): Promise<StateStore> {
   const store = redisStore({ url: redis.url, password: redis.password, log });
   stores.push(store);
-  await eventually(async () => expect(store.status().up).toBe(true), 5000, 20);
+  // Up, and done reading the server's settings (appendfsync is read last, just before the
+  // listeners hear "up"): a listener attached later hears only what happens after.
+  await eventually(async () => expect(store.status()).toMatchObject({ up: true, appendfsync: 'always' }), 5000, 20);
   return store;
 }
 
