@@ -10,7 +10,7 @@ export default {
   mutate: ['src/controller/**/*.ts', 'src/endpoint/**/*.ts', 'src/routing/**/*.ts', 'src/store/**/*.ts'],
   // Three times the 2-core machine's cores: the socket and store tests mostly wait (smtp-server's
   // 100 ms greeting pause, idle timeouts, Redis round trips); two runners left the cores idle
-  // more than half the time, four about 45%. Six: the four folders in 59 minutes on a quiet
+  // more than half the time, four about 45%. Six: the four folders in 55 minutes on a quiet
   // machine (four: on course for 70). Scope a run with --mutate while working on one folder.
   concurrency: 6,
   // A mutant that hangs a socket test costs this slack on top of twice the test's own time.
