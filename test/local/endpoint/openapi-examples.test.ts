@@ -8,9 +8,6 @@ import { openApiDocument } from '../../../src/endpoint/openapi.ts';
 import type { SendMessageBody } from '../../../src/endpoint/schema.ts';
 import { RELAY_TOKEN, startRelayDoors, type RelayDoors } from '../../support/relay-doors.ts';
 
-/** An example is a request body, so it has the type the door parses it into. */
-type Example = SendMessageBody;
-
 let relay: RelayDoors;
 beforeAll(async () => {
   relay = await startRelayDoors({ identities: ['shop'] });
@@ -19,9 +16,9 @@ afterAll(async () => {
   await relay?.stop();
 });
 
-/** The examples as the document gives them, read in the test so each run builds the document. */
-function examples(): Record<string, Example> {
-  const doc = openApiDocument() as { paths: Record<string, { post?: { requestBody: { content: Record<string, { examples: Record<string, { value: Example }> }> } } }> };
+/** The examples as the document gives them (request bodies, so the type the door parses them into), read in the test so each run builds the document. */
+function examples(): Record<string, SendMessageBody> {
+  const doc = openApiDocument() as { paths: Record<string, { post?: { requestBody: { content: Record<string, { examples: Record<string, { value: SendMessageBody }> }> } } }> };
   const all = doc.paths['/v1/messages']!.post!.requestBody.content['application/json']!.examples;
   return Object.fromEntries(Object.entries(all).map(([name, e]) => [name, e.value]));
 }
