@@ -30,7 +30,7 @@ import { startOperator, type Operator } from '../test/support/operator.ts';
 import { imageRuntime } from './image.ts';
 import { benchNamespace } from './relay/namespace.ts';
 import { startPostfixRelay } from './relay/postfix-relay.ts';
-import { memoryOf, merge, selfTimes, type LoadResult, type Memory } from './relay/report.ts';
+import { cpuSecondsOf, memoryOf, merge, selfTimes, type LoadResult, type Memory } from './relay/report.ts';
 import { startSmtpSink, type Sink } from './relay/sinks.ts';
 
 const args = process.argv.slice(2);
@@ -151,6 +151,8 @@ async function setUp(opts: { doorSink: Sink; env?: Record<string, string> }): Pr
 const x = (a: number, b: number) => `${(a / b).toFixed(2)}x`;
 const rate = (r: number) => (Number.isNaN(r) ? 'skipped' : Math.round(r).toLocaleString('en-US'));
 const ms = (v: number) => `${v.toFixed(1)} ms`;
+/** CPU per message of the sending process, in µs. */
+const cpu = (r: LoadResult) => (r.cpuSeconds === undefined ? '' : `${Math.round((r.cpuSeconds / r.messages) * 1e6)} µs`);
 const verdict = (ok: boolean) => (ok ? 'met' : 'NOT met');
 
 async function benchmark(): Promise<void> {
@@ -213,11 +215,17 @@ async function benchmark(): Promise<void> {
   const httpRuns: LoadResult[] = [];
   const memory: { after: number; mem: Memory; heap: Heap }[] = [];
   let through = 0;
+  // The operator's CPU over each round: what a message costs it, whatever else runs on the machine.
+  const measured = async (flags: string[]) => {
+    const before = cpuSecondsOf(pid);
+    const r = await load(bin, flags);
+    return { ...r, cpuSeconds: cpuSecondsOf(pid) - before };
+  };
   for (const round of [1, 2]) {
     progress(`3. SMTP door, round ${round}: ${half} messages`);
-    smtpRuns.push(await load(bin, [...smtpFlags(op.smtpPort, half), ...auth, '-raw']));
+    smtpRuns.push(await measured([...smtpFlags(op.smtpPort, half), ...auth, '-raw']));
     progress(`4. HTTP door, round ${round}: ${half} messages`);
-    httpRuns.push(await load(bin, [...httpFlags(half), '-raw']));
+    httpRuns.push(await measured([...httpFlags(half), '-raw']));
     through += 2 * half;
     memory.push({ after: through, mem: memoryOf(pid), heap: await heapOf(op) });
   }
@@ -233,15 +241,16 @@ async function benchmark(): Promise<void> {
   const grew = m2.mem.rssMiB - m1.mem.rssMiB;
   const row = (cells: string[]) => console.log(`| ${cells.join(' | ')} |`);
   console.log(`\n${N.toLocaleString('en-US')} messages of ~${SIZE / 1000} kB per path, ${SESSIONS} sessions, loopback, one run (${new Date().toISOString().slice(0, 16)}Z)\n`);
-  row(['#', 'path', 'msg/s', 'p50', 'p99', 'ratio', 'target', '']);
-  row(['---', '---', '---', '---', '---', '---', '---', '---']);
-  row(['1', 'Go client -> `smtp-sink` (the limit of client and sink)', rate(direct.msgPerSec), ms(direct.p50Ms), ms(direct.p99Ms), '1.00x', '', '']);
-  row(['2', '`smtp-source -s 16` -> Postfix relay -> `smtp-sink`, end to end', `${rate(postfix.delivered)} (accepted ${rate(postfix.accepted)})`, '', '', x(postfix.delivered, direct.msgPerSec), '', '']);
-  row(['3', 'Go client, AUTH PLAIN -> postmaster SMTP door -> `smtp-sink`', rate(smtpDoor.msgPerSec), ms(smtpDoor.p50Ms), ms(smtpDoor.p99Ms), x(smtpDoor.msgPerSec, direct.msgPerSec), '>= 0.30x of 1', verdict(smtpDoor.msgPerSec >= 0.3 * direct.msgPerSec)]);
-  row(['', '', '', '', '', `${x(smtpDoor.msgPerSec, postfix.delivered)} of 2`, '>= 6x of 2', verdict(smtpDoor.msgPerSec >= 6 * postfix.delivered)]);
-  row(['', '', '', '', '', '', 'p99 < 10 ms', verdict(smtpDoor.p99Ms < 10)]);
-  row(['4a', 'Go client -> postmaster HTTP door -> `smtp-sink`', rate(httpDoor.msgPerSec), ms(httpDoor.p50Ms), ms(httpDoor.p99Ms), `${x(httpDoor.msgPerSec, peer.msgPerSec)} of 4b`, '>= 0.80x of 4b', verdict(httpDoor.msgPerSec >= 0.8 * peer.msgPerSec)]);
-  row(['4b', `pooled nodemailer (pool ${POOL}, own process) -> \`smtp-sink\``, rate(peer.msgPerSec), ms(peer.p50Ms), ms(peer.p99Ms), x(peer.msgPerSec, direct.msgPerSec), '', '']);
+  row(['#', 'path', 'msg/s', 'p50', 'p99', 'CPU/msg', 'ratio', 'target', '']);
+  row(['---', '---', '---', '---', '---', '---', '---', '---', '---']);
+  row(['1', 'Go client -> `smtp-sink` (the limit of client and sink)', rate(direct.msgPerSec), ms(direct.p50Ms), ms(direct.p99Ms), '', '1.00x', '', '']);
+  row(['2', '`smtp-source -s 16` -> Postfix relay -> `smtp-sink`, end to end', `${rate(postfix.delivered)} (accepted ${rate(postfix.accepted)})`, '', '', '', x(postfix.delivered, direct.msgPerSec), '', '']);
+  row(['3', 'Go client, AUTH PLAIN -> postmaster SMTP door -> `smtp-sink`', rate(smtpDoor.msgPerSec), ms(smtpDoor.p50Ms), ms(smtpDoor.p99Ms), cpu(smtpDoor), x(smtpDoor.msgPerSec, direct.msgPerSec), '>= 0.30x of 1', verdict(smtpDoor.msgPerSec >= 0.3 * direct.msgPerSec)]);
+  row(['', '', '', '', '', '', `${x(smtpDoor.msgPerSec, postfix.delivered)} of 2`, '>= 6x of 2', verdict(smtpDoor.msgPerSec >= 6 * postfix.delivered)]);
+  row(['', '', '', '', '', '', '', 'p99 < 10 ms', verdict(smtpDoor.p99Ms < 10)]);
+  const cpuRatio = httpDoor.cpuSeconds && peer.cpuSeconds ? ` (CPU/msg ${x(httpDoor.cpuSeconds / httpDoor.messages, peer.cpuSeconds / peer.messages)} of 4b's)` : '';
+  row(['4a', 'Go client -> postmaster HTTP door -> `smtp-sink`', rate(httpDoor.msgPerSec), ms(httpDoor.p50Ms), ms(httpDoor.p99Ms), cpu(httpDoor), `${x(httpDoor.msgPerSec, peer.msgPerSec)} of 4b${cpuRatio}`, '>= 0.80x of 4b', verdict(httpDoor.msgPerSec >= 0.8 * peer.msgPerSec)]);
+  row(['4b', `pooled nodemailer (pool ${POOL}, own process) -> \`smtp-sink\``, rate(peer.msgPerSec), ms(peer.p50Ms), ms(peer.p99Ms), cpu(peer), x(peer.msgPerSec, direct.msgPerSec), '', '']);
   console.log('');
   row(['operator memory', 'Ready, nothing sent', `after ${m1.after.toLocaleString('en-US')} messages`, `after ${m2.after.toLocaleString('en-US')} messages`, 'target', '']);
   row(['---', '---', '---', '---', '---', '---']);

@@ -9,6 +9,8 @@ export interface LoadResult {
   p50Ms: number;
   p99Ms: number;
   latenciesUs?: number[];
+  /** CPU time the sending process spent on these messages (all its threads), when known. */
+  cpuSeconds?: number;
 }
 
 /** The same body smtp-load sends: lines of 75 characters, about `size` bytes. */
@@ -27,7 +29,8 @@ export function merge(runs: LoadResult[]): LoadResult {
   const messages = runs.reduce((n, r) => n + r.messages, 0);
   const seconds = runs.reduce((n, r) => n + r.seconds, 0);
   const all = runs.flatMap((r) => r.latenciesUs ?? []).sort((a, b) => a - b);
-  return { messages, seconds, msgPerSec: messages / seconds, p50Ms: percentile(all, 50) / 1000, p99Ms: percentile(all, 99) / 1000 };
+  const cpuSeconds = runs.every((r) => r.cpuSeconds !== undefined) ? runs.reduce((n, r) => n + r.cpuSeconds!, 0) : undefined;
+  return { messages, seconds, msgPerSec: messages / seconds, p50Ms: percentile(all, 50) / 1000, p99Ms: percentile(all, 99) / 1000, ...(cpuSeconds === undefined ? {} : { cpuSeconds }) };
 }
 
 export interface Memory {
@@ -40,6 +43,21 @@ export function memoryOf(pid: number): Memory {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kib = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
   return { rssMiB: kib('VmRSS') / 1024, hwmMiB: kib('VmHWM') / 1024 };
+}
+
+// Clock ticks per second of /proc/<pid>/stat's times: USER_HZ, 100 on Linux (getconf CLK_TCK).
+const USER_HZ = 100;
+
+/**
+ * CPU seconds a live process has used, all its threads, user and system, from
+ * /proc/<pid>/stat. Unlike msg/s, CPU per message barely moves when a neighbour
+ * takes the machine's cores for a while, so it shows a change of a few percent.
+ */
+export function cpuSecondsOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name, which is in parentheses and may hold spaces: utime is field 14, stime 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / USER_HZ;
 }
 
 interface ProfileNode {
