@@ -1,8 +1,9 @@
 // Stable hashes for keys and request fingerprints.
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 export function sha256(text: string | Buffer): string {
-  return createHash('sha256').update(text).digest('hex');
+  // The one-shot form: no Hash object per call (the send path hashes a few keys per message).
+  return hash('sha256', text, 'hex');
 }
 
 /** A stable hash of a value: object keys sorted, Buffers as base64. */
