@@ -13,6 +13,7 @@ import { needsSmtpUtf8, parseMailbox } from '../../mail/address.ts';
 import { composeOptions } from '../compose.ts';
 import type { DkimSignTransform } from '../dkim/sign.ts';
 import { rawParts, SendError } from '../types.ts';
+import { composeMime } from './mime.ts';
 import { transportAuth } from './transport-auth.ts';
 import { passwordForms } from './with-session.ts';
 import type { DkimSigning, OutboundMessage, RawMessage, SendResult, SmtpEndpoint, Transport } from '../types.ts';
@@ -123,8 +124,10 @@ export class SmtpTransport implements Transport {
     const progress: Progress = { handedOver: false };
     try {
       const dkim = message.dkim?.keys.length ? { signing: message.dkim, Signer: await loadSigner() } : undefined;
-      if (message.raw) {
-        const info = await this.#sendRaw(message, message.raw, eightBit, progress, signal, dkim);
+      // The client's bytes (SMTP door), or the fields composed in one pass (mime.ts); MailComposer for the rest.
+      const raw = message.raw ?? composeMime(message, new Date());
+      if (raw) {
+        const info = await this.#sendRaw(message, raw, eightBit, progress, signal, dkim);
         return { messageId: queueId(info.response) ?? info.messageId, response: info.response };
       }
       const info = await this.#mailer.sendMail({
