@@ -40,6 +40,20 @@ export interface ReviewedCaller extends Caller {
   extra?: Record<string, string[]>;
 }
 
+/**
+ * Who a decision is about (name, uid, groups), computed once per caller object: a
+ * session's login and a cached token's caller are the same object message after message.
+ */
+const callerKeys = new WeakMap<Caller, string>();
+function callerKey(caller: Caller): string {
+  let key = callerKeys.get(caller);
+  if (key === undefined) {
+    key = JSON.stringify([caller.username, caller.uid ?? '', [...caller.groups].sort()]);
+    callerKeys.set(caller, key);
+  }
+  return key;
+}
+
 type Answer<T> = { ok: true; value: T } | { ok: false; error: Error };
 
 interface Cached<T> {
@@ -175,7 +189,7 @@ export class Authenticator {
 
   /** Whether `caller` may send as `namespace/identity`: 403 when not. */
   async authorize(caller: ReviewedCaller, namespace: string, identity: string): Promise<void> {
-    const key = sha256(JSON.stringify([caller.username, caller.uid ?? '', [...caller.groups].sort(), namespace, identity]));
+    const key = `${callerKey(caller)}\n${namespace}\n${identity}`;
     const allowed = await this.#access.get(
       key,
       // Only a yes is kept for an outage: a denial is never turned into a guess either way.
