@@ -138,12 +138,36 @@ describe('composeMime', () => {
     expect(raw.toString()).toMatch(/^Message-ID: <m1@example\.com>$/m);
   });
 
+  it('edges of folding and encoding: lines of 76 and 77, long HTML, many recipients, long names, a PDF with a Content-ID', async () => {
+    await expectSameAsNodemailer(message({ text: `${'a'.repeat(76)}\r\n${'b'.repeat(76)}` }));
+    await expectSameAsNodemailer(message({ text: `${'a'.repeat(77)}\r\nshort` }));
+    await expectSameAsNodemailer(message({ html: `<p>${'Überschrift und mehr Text '.repeat(20)}</p>`, text: 'ünïcödé '.repeat(30) }));
+    await expectSameAsNodemailer(
+      message({
+        to: Array.from({ length: 30 }, (_, i) => `Recipient Number ${i} <r${i}@example.com>`),
+        subject: 'An ASCII subject that is long enough to be folded somewhere after the seventy-sixth character of its line',
+        replyTo: 'Équipe <equipe@example.com>',
+        text: 'x',
+      }),
+    );
+    await expectSameAsNodemailer(
+      message({
+        html: '<p>see the file</p>',
+        attachments: [
+          { filename: `${'Jahresübersicht '.repeat(8)}.pdf`, contentType: 'application/pdf', content: pdf, contentId: 'doc@example.com' },
+          { filename: 'big.bin', contentType: 'application/octet-stream', content: Buffer.alloc(10_000, 7) },
+        ],
+      }),
+    );
+  });
+
   it('leaves to MailComposer what it does not compose', () => {
     expect(composeMime(message({ text: 'x', messageId: undefined }), now)).toBeUndefined();
     expect(composeMime(message({ text: 'x', attachments: [{ filename: 'fwd.eml', contentType: 'message/rfc822', content: Buffer.from('Subject: x\r\n\r\nx') }] }), now)).toBeUndefined();
     // A UTF-8 local part stays UTF-8 in the header: that message needs SMTPUTF8, nodemailer's case.
     expect(composeMime(message({ to: ['jörg@example.com'], smtpUtf8: true, text: 'x' }), now)).toBeUndefined();
-    expect(composeMime(message({ subject: '' }), now)).toBeUndefined();
+    // Neither text, HTML nor a file: MailComposer writes its empty text/plain part its own way.
+    expect(composeMime(message({}), now)).toBeUndefined();
   });
 
   it('gives each message its own boundaries', () => {
