@@ -15,7 +15,7 @@ import { isAscii } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
 import * as base64 from 'nodemailer/lib/base64';
 import MimeNode from 'nodemailer/lib/mime-node';
-import { buildHeaderValue, encodeWords, foldLines, hasLongerLines, isPlainText, parseHeaderValue } from 'nodemailer/lib/mime-funcs';
+import { buildHeaderValue, encodeWords, foldLines, isPlainText, parseHeaderValue } from 'nodemailer/lib/mime-funcs';
 import * as qp from 'nodemailer/lib/qp';
 import type { OutboundMessage } from '../types.ts';
 
@@ -41,6 +41,17 @@ type Node = Leaf | Multipart;
 const encoder = new MimeNode(undefined) as unknown as { encodeHeaderValue(key: string, value: unknown): string };
 const encodeHeader = (key: string, value: unknown) => encoder.encodeHeaderValue(key, value);
 
+/**
+ * A bare address nodemailer would write exactly as given: a dot-atom local part and a
+ * lower-case ASCII domain (it lower-cases and punycodes domains, quotes other local parts).
+ */
+const PLAIN = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@(?!xn--)[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.(?!xn--)[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+$/;
+
+/** An address list's header value; bare plain addresses skip nodemailer's parser (the same text, a fifth of this module's time). */
+function addressList(key: string, list: string[]): string {
+  return list.every((a) => PLAIN.test(a)) ? list.join(', ') : encodeHeader(key, list);
+}
+
 /** The bytes of `message` as MailComposer would make them (header order aside), or undefined: let MailComposer. */
 export function composeMime(message: OutboundMessage, now: Date): Buffer | undefined {
   if (!message.messageId) return undefined;
@@ -59,8 +70,12 @@ export function composeMime(message: OutboundMessage, now: Date): Buffer | undef
   for (const [key, value] of Object.entries(message.headers ?? {})) add(headerKey(key), value);
   const { from } = message;
   add('From', from.name ? { name: from.name, address: from.address } : from.address);
-  add('To', message.to);
-  if (message.cc?.length) add('Cc', message.cc);
+  const addresses = (key: string, list: string[]) => {
+    const value = addressList(key, list);
+    if (value) headers.push(foldLines(`${key}: ${value}`, 76));
+  };
+  addresses('To', message.to);
+  if (message.cc?.length) addresses('Cc', message.cc);
   if (message.replyTo) add('Reply-To', message.replyTo);
   if (message.subject) add('Subject', message.subject);
   add('Message-ID', message.messageId);
@@ -167,6 +182,20 @@ function encodeBody(leaf: Leaf): { body: string; transferEncoding: string } {
   if (isPlainText(content) && !hasLongerLines(content, 76)) return { body: content, transferEncoding: '7bit' };
   if (prefersQuotedPrintable(content)) return { body: qp.wrap(qp.encode(content), 76), transferEncoding: 'quoted-printable' };
   return { body: base64.wrap(base64.encode(Buffer.from(content, 'utf8')), 76), transferEncoding: 'base64' };
+}
+
+/**
+ * mime-funcs' hasLongerLines (a line of more than `max` characters between line terminators),
+ * as a scan: its regular expression, /^.{77,}/m, took a sixth of this module's time on a 2 kB body.
+ */
+function hasLongerLines(text: string, max: number): boolean {
+  let run = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x0a || c === 0x0d || c === 0x2028 || c === 0x2029) run = 0;
+    else if (++run > max) return true;
+  }
+  return false;
 }
 
 /** MimeNode#_getTextEncoding: quoted-printable when Latin letters outnumber 8-bit and control characters. */

@@ -17,8 +17,10 @@ function message(fields: Partial<OutboundMessage>): OutboundMessage {
   return { from: { address: 'ops@example.com' }, to: ['a@example.com'], subject: 'Report', messageId: '<m1@example.com>', ...fields };
 }
 
+/** MailComposer's bytes as they reach the server: nodemailer's data stream turns a bare CR or LF into CRLF on the wire. */
 async function nodemailerBytes(m: OutboundMessage): Promise<Buffer> {
-  return new MailComposer({ ...composeOptions(m), date: now }).compile().build();
+  const built = await new MailComposer({ ...composeOptions(m), date: now }).compile().build();
+  return Buffer.from(built.toString('latin1').replace(/\r(?!\n)|(?<!\r)\n/g, '\r\n'), 'latin1');
 }
 
 /** The MIME tree as content types, depth first, from the raw bytes (boundaries differ). */
@@ -159,6 +161,18 @@ describe('composeMime', () => {
         ],
       }),
     );
+  });
+
+  it('addresses of every shape: bare, upper-case and international domains, quoted local parts, names, duplicates', async () => {
+    await expectSameAsNodemailer(message({ to: ['a@example.com', 'b.c+tag@mail.example.org', 'a@example.com'], cc: ['d@example.com'], text: 'x' }));
+    await expectSameAsNodemailer(message({ to: ['A@Example.COM', 'x@bücher.example', 'y@xn--bcher-kva.example'], text: 'x' }));
+    await expectSameAsNodemailer(message({ to: ['"first last"@example.com', 'Name <n@example.com>', 'plain@example.com'], text: 'x' }));
+  });
+
+  it('the line-length rule at its edges: CR, LF, CRLF and U+2028 end a line', async () => {
+    for (const text of [`${'a'.repeat(76)}\r${'b'.repeat(76)}`, `${'a'.repeat(40)}\u2028${'b'.repeat(40)}`, `${'a'.repeat(40)}\u2028${'b'.repeat(40)}${'c'.repeat(40)}`]) {
+      await expectSameAsNodemailer(message({ text }));
+    }
   });
 
   it('leaves to MailComposer what it does not compose', () => {
