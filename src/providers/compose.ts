@@ -9,25 +9,31 @@ import type { OutboundMessage } from './types.ts';
 // expressions: 3% of the HTTP door's time per message. It is a pure function of
 // the name and the names repeat, so each answer is kept (a bounded number of them).
 const proto = MimeNode.prototype as unknown as { _normalizeHeaderKey(key: unknown): string };
-const normalizeHeaderKey = proto._normalizeHeaderKey;
+const mimeNodeNormalize = proto._normalizeHeaderKey;
 const normalizedKeys = new Map<string, string>();
-proto._normalizeHeaderKey = function (this: unknown, key: unknown): string {
-  if (typeof key !== 'string') return normalizeHeaderKey.call(this, key);
+
+/** A header name in the case MimeNode gives it (Message-ID, X-Ticket-ID), remembered. */
+export function normalizeHeaderKey(key: string): string {
   let normalized = normalizedKeys.get(key);
   if (normalized === undefined) {
-    normalized = normalizeHeaderKey.call(this, key);
+    normalized = mimeNodeNormalize.call(undefined, key);
     if (normalizedKeys.size < 1024) normalizedKeys.set(key, normalized);
   }
   return normalized;
+}
+proto._normalizeHeaderKey = function (this: unknown, key: unknown): string {
+  return typeof key === 'string' ? normalizeHeaderKey(key) : mimeNodeNormalize.call(this, key);
 };
+
+/** The random part of a message's MIME boundaries: a UUID's bits come from a pooled draw, unlike randomBytes per message. */
+export const boundaryBase = (): string => randomUUID().replace(/-/g, '');
 
 /** Everything but the envelope. `bcc` goes into the headers only when asked (Graph routes by it, then removes it). */
 export function composeOptions(message: OutboundMessage, opts: { bccHeader?: boolean } = {}): SendMailOptions & { baseBoundary: string } {
   const { from } = message;
   return {
-    // nodemailer would draw the MIME boundary with randomBytes for each message (2% of the HTTP
-    // door's time); a UUID's random bits come from a pooled draw, as unpredictable.
-    baseBoundary: randomUUID().replace(/-/g, ''),
+    // nodemailer would draw the MIME boundary with randomBytes for each message (2% of the HTTP door's time).
+    baseBoundary: boundaryBase(),
     from: from.name ? { name: from.name, address: from.address } : from.address,
     ...(message.messageId ? { messageId: message.messageId } : {}),
     ...(message.replyTo ? { replyTo: message.replyTo } : {}),

@@ -12,11 +12,11 @@
 // not compose (a message/* attachment, no Message-ID yet, non-ASCII bytes that would
 // need 8BITMIME or SMTPUTF8) it hands back to MailComposer: undefined.
 import { isAscii } from 'node:buffer';
-import { randomUUID } from 'node:crypto';
 import * as base64 from 'nodemailer/lib/base64';
 import MimeNode from 'nodemailer/lib/mime-node';
 import { buildHeaderValue, encodeWords, foldLines, isPlainText, parseHeaderValue } from 'nodemailer/lib/mime-funcs';
 import * as qp from 'nodemailer/lib/qp';
+import { boundaryBase, normalizeHeaderKey } from '../compose.ts';
 import type { OutboundMessage } from '../types.ts';
 
 type Attachment = NonNullable<OutboundMessage['attachments']>[number];
@@ -40,6 +40,8 @@ type Node = Leaf | Multipart;
 /** nodemailer's header encoding, public since nodemailer 10 but not in @types/nodemailer. */
 const encoder = new MimeNode(undefined) as unknown as { encodeHeaderValue(key: string, value: unknown): string };
 const encodeHeader = (key: string, value: unknown) => encoder.encodeHeaderValue(key, value);
+/** A header field as MimeNode writes it: folded at 76 characters. */
+const field = (key: string, encoded: string) => foldLines(`${key}: ${encoded}`, 76);
 
 /**
  * A bare address nodemailer would write exactly as given: a dot-atom local part and a
@@ -63,26 +65,23 @@ export function composeMime(message: OutboundMessage, now: Date): Buffer | undef
   if (!root) return undefined;
 
   const headers: string[] = [];
-  const add = (key: string, value: unknown) => {
-    const encoded = encodeHeader(key, value);
-    if (encoded.trim()) headers.push(foldLines(`${key}: ${encoded}`, 76));
+  // A field whose value encodes to nothing is left out, as MimeNode leaves it out.
+  const push = (key: string, encoded: string) => {
+    if (encoded.trim()) headers.push(field(key, encoded));
   };
-  for (const [key, value] of Object.entries(message.headers ?? {})) add(headerKey(key), value);
+  const add = (key: string, value: unknown) => push(key, encodeHeader(key, value));
+  for (const [key, value] of Object.entries(message.headers ?? {})) add(normalizeHeaderKey(key), value);
   const { from } = message;
   add('From', from.name ? { name: from.name, address: from.address } : from.address);
-  const addresses = (key: string, list: string[]) => {
-    const value = addressList(key, list);
-    if (value) headers.push(foldLines(`${key}: ${value}`, 76));
-  };
-  addresses('To', message.to);
-  if (message.cc?.length) addresses('Cc', message.cc);
+  push('To', addressList('To', message.to));
+  if (message.cc?.length) push('Cc', addressList('Cc', message.cc));
   if (message.replyTo) add('Reply-To', message.replyTo);
   if (message.subject) add('Subject', message.subject);
   add('Message-ID', message.messageId);
   add('Date', now);
   add('MIME-Version', '1.0');
 
-  const boundaries = { base: randomUUID().replace(/-/g, ''), next: 1 };
+  const boundaries = { base: boundaryBase(), next: 1 };
   const out: string[] = [];
   render(root, headers, out, boundaries);
   const text = out.join('');
@@ -131,7 +130,7 @@ function tree(message: OutboundMessage, attachments: Attachment[]): Node | undef
 /** Writes `node` with `before` (the root's message headers) ahead of its own, Content-Type last as MimeNode does. */
 function render(node: Node, before: string[], out: string[], boundaries: { base: string; next: number }): void {
   const headers = [...before];
-  const add = (key: string, value: string) => headers.push(foldLines(`${key}: ${encodeHeader(key, value)}`, 76));
+  const add = (key: string, value: string) => headers.push(field(key, encodeHeader(key, value)));
   if ('children' in node) {
     const boundary = `--_NmP-${boundaries.base}-Part_${boundaries.next++}`;
     const structured = parseHeaderValue(node.contentType);
@@ -208,9 +207,4 @@ function prefersQuotedPrintable(value: string): boolean {
     else if ((c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a)) latin++;
   }
   return nonLatin < latin;
-}
-
-/** A header name in the case MimeNode gives it (its normalizer, through the memo compose.ts keeps). */
-function headerKey(key: string): string {
-  return (MimeNode.prototype as unknown as { _normalizeHeaderKey(key: string): string })._normalizeHeaderKey(key);
 }
